@@ -233,10 +233,10 @@ class Bus:
             self.stats.bytes_sent += done.bytes_sent
             self.stats.bytes_received += done.bytes_received
 
-    async def _with_retries(self, exchange_factory: Callable[[], Exchange], priority: int) -> Exchange:
-        """Run a fresh exchange, retrying timeouts and garbage up to ``retries`` times."""
+    async def _with_retries(self, planned: Exchange, priority: int) -> Exchange:
+        """Run a copy of an unspent exchange, retrying timeouts and garbage ``retries`` times."""
         for attempt in range(self.retries + 1):
-            exchange = exchange_factory()
+            exchange = copy.deepcopy(planned)
             try:
                 await self._transact(exchange, priority)
             except (MeterTimeoutError, FrameError):
@@ -258,14 +258,15 @@ class Bus:
         driver = self._drivers[address]
         meter = self._meters[address]
         values: dict[str, Value] = {}
-        pending = list(driver.exchanges())
+        pending = driver.exchanges()
         while pending:
             planned = pending.pop(0)
             try:
-                done = await self._with_retries(lambda p=planned: copy.deepcopy(p), priority=1)
+                done = await self._with_retries(planned, priority=1)
             except MeterError as err:
-                # The driver remembers the refusal and offers narrower reads to run instead.
-                pending[:0] = driver.refused(planned, err)
+                # The driver remembers the refusal and replans with narrower reads.
+                if driver.refused(planned, err):
+                    pending = driver.exchanges(skip=values.keys())
                 continue
             values.update(done.values())
         return Reading(
@@ -338,8 +339,11 @@ class Bus:
     async def scan(
         self, wire: Wire, addresses: Iterable[str] | None = None, *, timeout: float = 0.2
     ) -> list[ScanResult]:
-        """Find meters: Modbus unit ids 1..247 (or those given); DL/T 645 by wildcard read-address
-        and probing of the addresses given."""
+        """Find meters on the bus.
+
+        Modbus: unit ids 1..247 (or those given). DL/T 645: wildcard read-address, then
+        probing of the addresses given.
+        """
         saved, self.timeout = self.timeout, timeout
         try:
             if wire in (Wire.DLT645_2007, Wire.DLT645_1997):
@@ -368,7 +372,7 @@ class Bus:
         return list(found.values())
 
     async def _answers(self, exchange: Exchange) -> bool:
-        """True when anything meaningful comes back, a refusal included."""
+        """Tell whether anything meaningful comes back, a refusal included."""
         try:
             await self._transact(exchange, priority=1)
         except MeterError:

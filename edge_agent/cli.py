@@ -13,9 +13,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import __version__
+from .bus import Bus, MeterConfig
+from .decode import decode_capture
 from .errors import EdgeAgentError
+from .indicators.instant import instant_indicators
 from .link import LinkConfig
 from .model import SerialSettings, Wire
+from .profiles import all_profiles, load_profile
+from .simulator import serve_from_cli
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -55,14 +60,14 @@ def _link_config(args: argparse.Namespace) -> LinkConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every sub-command."""
+    """Build the argument parser of every sub-command."""
     parser = argparse.ArgumentParser(prog="edge-agent", description=__doc__)
     parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     read = sub.add_parser("read", help="read every quantity of one meter once")
     _link_arguments(read)
-    read.add_argument("--address", required=True, help="Modbus unit id or 12-digit DL/T 645 address")
+    read.add_argument("--address", required=True, help="Modbus unit id or DL/T 645 address")
     read.add_argument("--profile", required=True, help="profile id (see `edge-agent profiles`)")
     read.add_argument("--json", action="store_true")
 
@@ -113,14 +118,11 @@ def _print(args: argparse.Namespace, payload: Any, text: str) -> None:
 
 
 async def _cmd_read(args: argparse.Namespace) -> int:
-    from .bus import Bus, MeterConfig
-    from .indicators.instant import instant_indicators
-    from .profiles import load_profile
-
     profile = load_profile(args.profile)
     meter = MeterConfig(args.address, profile.id, Wire(args.protocol))
     async with Bus(_link_config(args), timeout=args.timeout) as bus:
         reading = await bus.probe(meter)
+    indicators = instant_indicators(reading.values, nominal_voltage=profile.nominal_voltage)
     payload = {
         "address": reading.address,
         "profile": reading.profile,
@@ -128,13 +130,11 @@ async def _cmd_read(args: argparse.Namespace) -> int:
         "values": dict(reading.values),
         "units": reading.units,
         "missing": sorted(reading.missing),
-        "indicators": instant_indicators(
-            reading.values, nominal_voltage=profile.nominal_voltage
-        ),
+        "indicators": indicators,
     }
     lines = [f"{reading.profile} @ {reading.address}"]
     lines += [f"  {k:<32} {v} {reading.units[k] or ''}".rstrip() for k, v in reading.values.items()]
-    lines += [f"  {k:<32} {v:.3f}" for k, v in payload["indicators"].items()]
+    lines += [f"  {k:<32} {v:.3f}" for k, v in indicators.items()]
     _print(args, payload, "\n".join(lines))
     return 0
 
@@ -155,8 +155,6 @@ def _scan_addresses(wire: Wire, spec: str | None) -> list[str] | None:
 
 
 async def _cmd_scan(args: argparse.Namespace) -> int:
-    from .bus import Bus
-
     wire = Wire(args.protocol)
     addresses = _scan_addresses(wire, args.addresses)
     async with Bus(_link_config(args)) as bus:
@@ -168,8 +166,6 @@ async def _cmd_scan(args: argparse.Namespace) -> int:
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
-    from .decode import decode_capture
-
     text = "".join(args.hex).replace(" ", "")
     try:
         data = bytes.fromhex(text)
@@ -183,15 +179,11 @@ def _cmd_decode(args: argparse.Namespace) -> int:
 
 
 async def _cmd_simulate(args: argparse.Namespace) -> int:
-    from .simulator import serve_from_cli
-
     await serve_from_cli(args)
     return 0
 
 
 def _cmd_profiles(args: argparse.Namespace) -> int:
-    from .profiles import all_profiles
-
     rows = [
         {
             "id": p.id,
@@ -212,19 +204,17 @@ def _cmd_profiles(args: argparse.Namespace) -> int:
     return 0
 
 
+_ASYNC_COMMANDS = {"read": _cmd_read, "scan": _cmd_scan, "simulate": _cmd_simulate}
+_COMMANDS = {"decode": _cmd_decode, "profiles": _cmd_profiles}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``edge-agent`` console script."""
+    """Run the ``edge-agent`` console script."""
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "read":
-            return asyncio.run(_cmd_read(args))
-        if args.command == "scan":
-            return asyncio.run(_cmd_scan(args))
-        if args.command == "decode":
-            return _cmd_decode(args)
-        if args.command == "simulate":
-            return asyncio.run(_cmd_simulate(args))
-        return _cmd_profiles(args)
+        if args.command in _ASYNC_COMMANDS:
+            return asyncio.run(_ASYNC_COMMANDS[args.command](args))
+        return _COMMANDS[args.command](args)
     except UsageError as err:
         print(f"edge-agent: {err}", file=sys.stderr)
         return EXIT_USAGE

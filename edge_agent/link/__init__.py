@@ -41,7 +41,7 @@ class LinkConfig:
         return self.serial.char_time if self.kind == "serial" else 0.0
 
     def describe(self) -> str:
-        """A short human description, e.g. ``/dev/ttyUSB0 9600 8N1`` or ``10.0.0.5:502``."""
+        """Describe the link briefly, e.g. ``/dev/ttyUSB0 9600 8N1`` or ``10.0.0.5:502``."""
         if self.kind == "serial":
             s = self.serial
             return f"{self.device} {s.baudrate} {s.bytesize}{s.parity}{s.stopbits}"

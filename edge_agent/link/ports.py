@@ -31,7 +31,7 @@ def _by_id_names() -> dict[str, str]:
 
 
 def list_serial_ports() -> list[SerialPort]:
-    """Serial ports present now (blocking: call from an executor in async code)."""
+    """List the serial ports present now (blocking: run it in an executor from async code)."""
     stable = _by_id_names()
     ports = []
     for info in list_ports.comports():

@@ -46,6 +46,7 @@ class _Receiver(asyncio.Protocol):
         self.buffer = bytearray()
         self.event = asyncio.Event()
         self.lost: Exception | None = None
+        self.closed = asyncio.Event()
         self.last_rx = 0.0
         self.transport: asyncio.Transport | None = None
 
@@ -61,6 +62,7 @@ class _Receiver(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = exc or ConnectionResetError("closed by peer")
         self.event.set()
+        self.closed.set()
 
 
 class Link:
@@ -84,8 +86,12 @@ class Link:
         """Close the port; safe to call twice."""
         if not self._transport.is_closing():
             self._transport.close()
-        # Let the transport's close callbacks run so the fd is really released.
-        await asyncio.sleep(0)
+        # The fd (and a serial port's exclusive lock) is released in connection_lost.
+        try:
+            async with asyncio.timeout(2):
+                await self._rx.closed.wait()
+        except TimeoutError:
+            self._transport.abort()
 
     async def transact(self, exchange: Exchange, timeout: float) -> TransactionResult:
         """Run one exchange to completion.
