@@ -1,0 +1,1 @@
+"""Building blocks of the ``edge-agent run`` daemon: configuration, spool, discovery messages."""
