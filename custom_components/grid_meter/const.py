@@ -1,0 +1,51 @@
+"""Constants of the Grid Meter integration."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Final
+
+DOMAIN: Final = "grid_meter"
+LOGGER = logging.getLogger(__package__)
+
+#: How often a bus polls all of its meters.
+UPDATE_INTERVAL: Final = timedelta(seconds=10)
+#: Consecutive updates in which the bus or every meter on it failed before a repair issue.
+BUS_DOWN_AFTER: Final = 5
+#: Seconds to wait for the first byte of a reply.
+REPLY_TIMEOUT: Final = 0.5
+#: Retries of a timed out or garbled transaction before a meter counts as failed.
+RETRIES: Final = 1
+
+SUBENTRY_METER: Final = "meter"
+
+# Bus entry data
+CONF_LINK: Final = "link"
+CONF_DEVICE: Final = "device"
+CONF_HOST: Final = "host"
+CONF_PORT: Final = "port"
+CONF_PROTOCOL: Final = "protocol"
+CONF_BAUDRATE: Final = "baudrate"
+CONF_PARITY: Final = "parity"
+CONF_STOPBITS: Final = "stopbits"
+CONF_FRAMING: Final = "framing"
+
+LINK_SERIAL: Final = "serial"
+LINK_TCP: Final = "tcp"
+
+#: TCP gateway framings: transparent bytes (RTU or DL/T 645 as on the RS485 side) or Modbus TCP.
+FRAMING_RAW: Final = "raw"
+FRAMING_MODBUS_TCP: Final = "modbus_tcp"
+
+# Meter subentry data
+CONF_ADDRESS: Final = "address"
+CONF_PROFILE: Final = "profile"
+CONF_FIRST: Final = "first_address"
+CONF_LAST: Final = "last_address"
+
+BAUDRATES: Final = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+PARITIES: Final = ("N", "E", "O")
+STOPBITS: Final = (1, 2)
+
+DEFAULT_TCP_PORT: Final = 502
