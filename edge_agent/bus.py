@@ -28,7 +28,7 @@ from .link import Link, LinkConfig, open_link
 from .meter import MeterDriver
 from .model import Exchange, Reading, Value, Wire
 from .profiles import load_profile
-from .profiles.model import ModbusOptions
+from .profiles.model import ModbusOptions, Profile
 from .protocols import dlt645_exchange
 from .protocols.dlt645_catalogue import Version
 from .protocols.modbus import Framing, ReadExchange
@@ -41,8 +41,15 @@ class MeterConfig:
     """One meter on a bus: its address, profile id and the protocol it speaks there."""
 
     address: str
-    profile: str
+    #: A profile id, or a loaded :class:`Profile` (callers in an event loop load it in an
+    #: executor first: finding a profile by id scans directories).
+    profile: str | Profile
     wire: Wire
+
+    @property
+    def profile_id(self) -> str:
+        """The profile's id."""
+        return self.profile if isinstance(self.profile, str) else self.profile.id
 
 
 @dataclass(slots=True)
@@ -172,7 +179,10 @@ class Bus:
 
     @staticmethod
     def _driver(meter: MeterConfig) -> MeterDriver:
-        return MeterDriver(load_profile(meter.profile), meter.address, _FRAMING.get(meter.wire))
+        profile = meter.profile
+        if isinstance(profile, str):
+            profile = load_profile(profile)
+        return MeterDriver(profile, meter.address, _FRAMING.get(meter.wire))
 
     @property
     def meters(self) -> list[MeterConfig]:
@@ -271,7 +281,7 @@ class Bus:
             values.update(done.values())
         return Reading(
             address=address,
-            profile=meter.profile,
+            profile=meter.profile_id,
             timestamp=time.time(),
             values=values,
             missing=driver.unread_keys(),
@@ -284,7 +294,10 @@ class Bus:
         """
         started = self._clock()
         results: dict[str, Reading | EdgeAgentError] = {}
-        for address, state in self._states.items():
+        # A snapshot: set_meters() may replace the meter list while this poll runs.
+        for address, state in list(self._states.items()):
+            if address not in self._drivers:
+                continue
             if state.backoff_until > self._clock():
                 results[address] = MeterTimeoutError(state.last_error or "meter offline")
                 continue

@@ -14,6 +14,7 @@ from edge_agent.bus import Bus, MeterConfig
 from edge_agent.errors import (
     ChecksumError,
     FrameError,
+    LinkError,
     MeterTimeoutError,
     PortBusyError,
     PortNotFoundError,
@@ -246,5 +247,28 @@ async def test_garbage_line_never_raises_from_poll() -> None:
             assert isinstance(result, FrameError | MeterTimeoutError | ChecksumError)
     finally:
         loop.remove_reader(master)
+        os.close(master)
+        os.close(slave)
+
+
+async def test_meter_list_changed_during_a_poll(pty_bus: tuple[BusSimulator, Bus]) -> None:
+    _, bus = pty_bus
+    poll = asyncio.create_task(bus.poll())
+    await asyncio.sleep(0.005)
+    bus.set_meters([MIXED[0]])
+    results = await poll
+    assert isinstance(results["1"], Reading)
+    assert "2" not in results or isinstance(results["2"], Reading)
+    assert set(await bus.poll()) == {"1"}
+
+
+async def test_line_settings_a_device_refuses_are_a_link_error() -> None:
+    # A pty cannot take parity: the OS refuses the termios settings.
+    master, slave = os.openpty()
+    try:
+        bad = SerialSettings(parity="E")
+        with pytest.raises(LinkError, match="cannot configure"):
+            await Bus(LinkConfig(kind="serial", device=os.ttyname(slave), serial=bad)).open()
+    finally:
         os.close(master)
         os.close(slave)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+import termios
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -203,8 +204,9 @@ async def _open_serial(
         )
     except serial.SerialException as err:
         raise _serial_error(config.device, err) from err
-    except OSError as err:
-        raise LinkError(f"{config.device}: {err.strerror or err}") from err
+    except (OSError, termios.error, ValueError) as err:
+        # termios.error: the device refuses the line settings (e.g. parity on a pty).
+        raise LinkError(f"cannot configure {config.device} as {config.describe()}: {err}") from err
     return transport
 
 
