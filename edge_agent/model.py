@@ -83,4 +83,4 @@ class Exchange(Protocol):
         """True once the conversation is complete."""
 
     def values(self) -> dict[str, Value]:
-        """Decoded values by canonical quantity key (empty for commands)."""
+        """Return the decoded values by canonical quantity key (empty for commands)."""

@@ -73,15 +73,27 @@ _ALL: list[Quantity] = [
     Quantity("frequency", "Hz", Kind.FREQUENCY, "Frequency", common=True),
     Quantity("demand_active", "kW", Kind.POWER, "Active power demand"),
     Quantity("demand_active_max", "kW", Kind.POWER, "Maximum active power demand"),
-    Quantity("energy_import_total", "kWh", Kind.ENERGY, "Import energy", common=True, cumulative=True),
-    Quantity("energy_export_total", "kWh", Kind.ENERGY, "Export energy", common=True, cumulative=True),
+    Quantity(
+        "energy_import_total", "kWh", Kind.ENERGY, "Import energy", common=True, cumulative=True
+    ),
+    Quantity(
+        "energy_export_total", "kWh", Kind.ENERGY, "Export energy", common=True, cumulative=True
+    ),
     Quantity("energy_total", "kWh", Kind.ENERGY, "Total energy", cumulative=True),
     *_family("energy_import", PHASES, "kWh", Kind.ENERGY, "Import energy", cumulative=True),
     *_family("energy_export", PHASES, "kWh", Kind.ENERGY, "Export energy", cumulative=True),
     *_family("energy_total", PHASES, "kWh", Kind.ENERGY, "Total energy", cumulative=True),
     *_family("energy_import", TARIFFS, "kWh", Kind.ENERGY, "Import energy", cumulative=True),
-    Quantity("energy_reactive_import_total", "kvarh", Kind.REACTIVE_ENERGY, "Reactive import energy", cumulative=True),
-    Quantity("energy_reactive_export_total", "kvarh", Kind.REACTIVE_ENERGY, "Reactive export energy", cumulative=True),
+    *[
+        Quantity(
+            f"energy_reactive_{d}_total",
+            "kvarh",
+            Kind.REACTIVE_ENERGY,
+            f"Reactive {d} energy",
+            cumulative=True,
+        )
+        for d in ("import", "export")
+    ],
     *_family("thd_voltage", PHASES, "%", Kind.HARMONIC, "Voltage THD"),
     *_family("thd_current", PHASES, "%", Kind.HARMONIC, "Current THD"),
     Quantity("thd_voltage_average", "%", Kind.HARMONIC, "Voltage THD average"),
