@@ -14,6 +14,7 @@ from typing import Any
 
 from . import __version__
 from .bus import Bus, MeterConfig
+from .cli_daemon import add_daemon_commands
 from .decode import decode_capture
 from .errors import EdgeAgentError
 from .indicators.instant import instant_indicators
@@ -110,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     profiles = sub.add_parser("profiles", help="list the meter profiles")
     profiles.add_argument("--json", action="store_true")
+    add_daemon_commands(sub)
     return parser
 
 
@@ -212,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``edge-agent`` console script."""
     args = build_parser().parse_args(argv)
     try:
+        if hasattr(args, "handler"):  # run, simulate-terminals
+            return int(args.handler(args))
         if args.command in _ASYNC_COMMANDS:
             return asyncio.run(_ASYNC_COMMANDS[args.command](args))
         return _COMMANDS[args.command](args)
