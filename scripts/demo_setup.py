@@ -12,6 +12,8 @@
 3. :func:`start_home_assistant` starts ``hass`` on it; :func:`wait_until_up` waits for HTTP.
 4. :func:`onboard` finishes onboarding through Home Assistant's onboarding API (owner user
    ``demo``) on the first run; later runs skip it. :func:`login` gets an access token.
+5. :func:`create_dashboard` calls the ``grid_meter.create_dashboard`` action once Home
+   Assistant runs: the big-screen dashboard at ``/grid-meter``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ SIM_SCRIPT = REPO / "scripts" / "demo_sim.py"
 USER = "demo"
 PASSWORD = "grid-meter-demo"
 NAME = "Demo"
+
+#: URL path of the dashboard the create_dashboard action builds.
+DASHBOARD = "grid-meter"
 
 SERIAL_ENTRY_ID = "01JGMDEMOSERIALBUS00000000"
 GATEWAY_ENTRY_ID = "01JGMDEMOTCPGATEWAY0000000"
@@ -417,6 +422,19 @@ def login(base: str, user: str = USER, password: str = PASSWORD) -> str:
     return _exchange(base, auth_code(base, user, password))
 
 
+def create_dashboard(base: str, token: str, timeout: float = 120.0) -> str:
+    """Build the big-screen dashboard once Home Assistant runs; return its URL path."""
+    deadline = time.monotonic() + timeout
+    while _request(f"{base}/api/config", token=token).get("state") != "RUNNING":
+        if time.monotonic() > deadline:
+            raise TimeoutError("Home Assistant did not finish starting")
+        time.sleep(1)
+    response = _request(
+        f"{base}/api/services/grid_meter/create_dashboard?return_response", {}, token=token
+    )
+    return str(response["service_response"]["url_path"])
+
+
 def browser_url(base: str, path: str = "/lovelace/0") -> str:
     """Return a URL that logs a fresh browser in: the frontend redeems the code itself."""
     state = base64.urlsafe_b64encode(
@@ -442,6 +460,7 @@ def running_demo(
         base = f"http://127.0.0.1:{port}"
         wait_until_up(base, hass)
         onboard(base)
+        create_dashboard(base, login(base))
         yield base
     finally:
         if hass is not None:
@@ -469,6 +488,7 @@ def main(argv: Sequence[str]) -> int:
                 f"  user:     {USER}\n  password: {PASSWORD}\n"
                 f"Two buses with {len(SERIAL_METERS) + len(GATEWAY_METERS)} simulated meters; "
                 f"Settings > Devices & services > Grid Meter.\n"
+                f"Big-screen dashboard: {url}/{DASHBOARD}\n"
                 f"Logs: {args.dir / 'config' / 'home-assistant.log'}\nCtrl-C stops everything.",
                 flush=True,
             )

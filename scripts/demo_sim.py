@@ -21,15 +21,26 @@ import sys
 from pathlib import Path
 
 from edge_agent.model import SerialSettings
-from edge_agent.simulator import BusSimulator, SimMeter, start_pty, start_tcp
+from edge_agent.simulator import (
+    MILD_UNBALANCE,
+    STRONG_UNBALANCE,
+    BusSimulator,
+    SimMeter,
+    start_pty,
+    start_tcp,
+)
 
 #: (address, profile) of the meters on each bus; the demo's config entries list the same.
 SERIAL_METERS = (
     ("1", "eastron-sdm630"),
     ("2", "chint-dtsu666"),
+    ("3", "eastron-sdm630"),
     ("000000000011", "dlt645-2007-3phase"),
     ("000000000012", "dlt645-2007-1phase"),
 )
+#: Serial-bus addresses of meters on a strongly unbalanced feeder: their voltage unbalance is
+#: above the 2 % limit, so the integration raises advice about it after 10 minutes.
+UNBALANCED = frozenset({"3"})
 GATEWAY_METERS = (
     ("1", "eastron-sdm120"),
     ("2", "chint-ddsu666"),
@@ -41,8 +52,18 @@ LINE = SerialSettings(baudrate=9600)
 UTC_OFFSET = 8.0
 
 
-def _meters(spec: tuple[tuple[str, str], ...]) -> list[SimMeter]:
-    return [SimMeter(profile=p, address=a, utc_offset=UTC_OFFSET) for a, p in spec]
+def _meters(
+    spec: tuple[tuple[str, str], ...], unbalanced: frozenset[str] = frozenset()
+) -> list[SimMeter]:
+    return [
+        SimMeter(
+            profile=p,
+            address=a,
+            utc_offset=UTC_OFFSET,
+            unbalance=STRONG_UNBALANCE if a in unbalanced else MILD_UNBALANCE,
+        )
+        for a, p in spec
+    ]
 
 
 def _relink(link: Path, target: str) -> None:
@@ -54,7 +75,7 @@ def _relink(link: Path, target: str) -> None:
 
 async def serve(run_dir: Path, gateway_port: int) -> None:
     """Serve both buses until SIGTERM or SIGINT."""
-    pty = await start_pty(BusSimulator(_meters(SERIAL_METERS), LINE))
+    pty = await start_pty(BusSimulator(_meters(SERIAL_METERS, UNBALANCED), LINE))
     gateway = await start_tcp(
         BusSimulator(_meters(GATEWAY_METERS), LINE), "127.0.0.1", gateway_port
     )

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.storage import Store
+from homeassistant.helpers.typing import ConfigType
 
 from edge_agent import __version__ as EDGE_AGENT_VERSION
 from edge_agent.bus import Bus
 from edge_agent.errors import LinkError
 
+from .analytics import GridAnalytics, configured_groups, storage_key
 from .bus_config import link_config, link_target
 from .const import (
     CONF_FRAMING,
@@ -24,6 +29,7 @@ from .const import (
     LINK_SERIAL,
     REPLY_TIMEOUT,
     RETRIES,
+    STATE_STORAGE_VERSION,
 )
 from .coordinator import (
     GridMeterConfigEntry,
@@ -31,10 +37,19 @@ from .coordinator import (
     GridMeterData,
     bus_down_issue_id,
     configured_meters,
+    subentries_fingerprint,
 )
-from .entity import bus_identifier, meter_identifier
+from .entity import bus_identifier, group_identifier, meter_identifier
+from .services import async_setup_services
 
-PLATFORMS: list[Platform] = [Platform.SENSOR]
+PLATFORMS: list[Platform] = [Platform.EVENT, Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the integration's actions."""
+    async_setup_services(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: GridMeterConfigEntry) -> bool:
@@ -66,8 +81,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: GridMeterConfigEntry) ->
     except Exception:
         await bus.close()  # release the port before Home Assistant retries
         raise
-    entry.runtime_data = GridMeterData(coordinator, frozenset(entry.subentries))
+    analytics = GridAnalytics(hass, coordinator, configured_groups(entry))
+    await analytics.async_start()
+    entry.runtime_data = GridMeterData(coordinator, analytics, subentries_fingerprint(entry))
     entry.async_on_unload(bus.close)
+    entry.async_on_unload(analytics.async_stop)
 
     _register_bus_device(hass, entry)
     _remove_stale_devices(hass, entry)
@@ -82,8 +100,11 @@ async def async_unload_entry(hass: HomeAssistant, entry: GridMeterConfigEntry) -
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry) -> None:
-    """Drop the repair issue of a removed bus."""
+    """Drop the repair issue and the stored indicator state of a removed bus."""
     ir.async_delete_issue(hass, DOMAIN, bus_down_issue_id(entry.entry_id))
+    await Store[dict[str, Any]](
+        hass, STATE_STORAGE_VERSION, storage_key(entry.entry_id)
+    ).async_remove()
 
 
 async def async_remove_config_entry_device(
@@ -94,16 +115,23 @@ async def async_remove_config_entry_device(
 
 
 async def _async_update_listener(hass: HomeAssistant, entry: GridMeterConfigEntry) -> None:
-    """Reload the bus when meter subentries were added or removed."""
-    if frozenset(entry.subentries) != entry.runtime_data.subentry_ids:
+    """Reload the bus when subentries were added, removed or changed."""
+    if subentries_fingerprint(entry) != entry.runtime_data.subentries:
         hass.config_entries.async_schedule_reload(entry.entry_id)
 
 
 def _configured_identifiers(entry: GridMeterConfigEntry) -> set[tuple[str, str]]:
-    return {bus_identifier(entry.entry_id)} | {
-        meter_identifier(entry.entry_id, meter.address)
-        for meter in entry.runtime_data.coordinator.meters.values()
-    }
+    return (
+        {bus_identifier(entry.entry_id)}
+        | {
+            meter_identifier(entry.entry_id, meter.address)
+            for meter in entry.runtime_data.coordinator.meters.values()
+        }
+        | {
+            group_identifier(entry.entry_id, subentry_id)
+            for subentry_id in entry.runtime_data.analytics.groups
+        }
+    )
 
 
 @callback

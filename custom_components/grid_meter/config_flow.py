@@ -51,9 +51,11 @@ from .const import (
     LINK_TCP,
     PARITIES,
     STOPBITS,
+    SUBENTRY_GROUP,
     SUBENTRY_METER,
 )
 from .flow_common import PROTOCOL_SELECTOR, async_test_link
+from .group_flow import GroupSubentryFlow
 from .meter_flow import MeterSubentryFlow
 
 _LINE_SETTINGS: dict[vol.Marker, Any] = {
@@ -166,8 +168,8 @@ class GridMeterConfigFlow(ConfigFlow, domain=DOMAIN):
     def async_get_supported_subentry_types(
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
-        """Meters are subentries of their bus."""
-        return {SUBENTRY_METER: MeterSubentryFlow}
+        """Meters, and groups of them, are subentries of their bus."""
+        return {SUBENTRY_METER: MeterSubentryFlow, SUBENTRY_GROUP: GroupSubentryFlow}
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Choose the kind of bus."""

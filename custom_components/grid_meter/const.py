@@ -49,3 +49,30 @@ PARITIES: Final = ("N", "E", "O")
 STOPBITS: Final = (1, 2)
 
 DEFAULT_TCP_PORT: Final = 502
+
+# Indicators and advice
+SUBENTRY_GROUP: Final = "group"
+
+#: Meter and group subentry data: phase-to-neutral nominal voltage (V), rated capacity (kVA),
+#: power factor target and frequency limit (Hz); absent keys take the defaults below.
+CONF_NOMINAL_VOLTAGE: Final = "nominal_voltage"
+CONF_RATED_POWER: Final = "rated_power"
+CONF_PF_TARGET: Final = "power_factor_target"
+CONF_FREQUENCY_LIMIT: Final = "frequency_limit"
+#: Group subentry data: addresses of the member meters.
+CONF_MEMBERS: Final = "members"
+CONF_NAME: Final = "name"
+
+DEFAULT_NOMINAL_VOLTAGE: Final = 220.0
+#: Power factor targets of the adjustment tariff by form option (docs/indicators.md section 6).
+PF_TARGETS: Final = {"industrial": 0.90, "general": 0.85, "agricultural": 0.80}
+#: Frequency limits of GB/T 15945 by form option, Hz.
+FREQUENCY_LIMITS: Final = {"normal": 0.2, "small_system": 0.5}
+
+#: Advice that has lasted this long (from the start of its excursion) raises a repair issue.
+ADVICE_ISSUE_AFTER: Final = timedelta(hours=1)
+#: Seconds between writes of the indicator and advice state (it is also written at shutdown).
+STATE_SAVE_DELAY: Final = 60
+STATE_STORAGE_VERSION: Final = 1
+
+SERVICE_CREATE_DASHBOARD: Final = "create_dashboard"

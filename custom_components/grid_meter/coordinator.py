@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
@@ -23,8 +24,12 @@ from .const import (
     CONF_PROFILE,
     DOMAIN,
     LOGGER,
+    SUBENTRY_METER,
     UPDATE_INTERVAL,
 )
+
+if TYPE_CHECKING:
+    from .analytics import GridAnalytics
 
 type MeterResults = dict[str, Reading | EdgeAgentError]
 
@@ -49,8 +54,16 @@ class GridMeterData:
     """What a loaded bus entry keeps at runtime."""
 
     coordinator: GridMeterCoordinator
-    #: The meter subentries the bus was set up with; a change reloads the bus.
-    subentry_ids: frozenset[str]
+    analytics: GridAnalytics
+    #: The subentries the bus was set up with (see subentries_fingerprint); a change reloads it.
+    subentries: frozenset[tuple[str, str]]
+
+
+def subentries_fingerprint(entry: ConfigEntry) -> frozenset[tuple[str, str]]:
+    """Identify the subentries of an entry and their settings, to tell when they change."""
+    return frozenset(
+        (s.subentry_id, repr((s.title, sorted(s.data.items())))) for s in entry.subentries.values()
+    )
 
 
 type GridMeterConfigEntry = ConfigEntry[GridMeterData]
@@ -156,7 +169,9 @@ class GridMeterCoordinator(DataUpdateCoordinator[MeterResults]):
 def configured_meters(entry: ConfigEntry) -> dict[str, MeterInfo]:
     """Return the meters of a bus entry's subentries by subentry id, skipping unknown profiles."""
     meters: dict[str, MeterInfo] = {}
-    for subentry in entry.subentries.values():  # every subentry is a meter
+    for subentry in entry.subentries.values():
+        if subentry.subentry_type != SUBENTRY_METER:
+            continue
         address, profile_id = subentry.data[CONF_ADDRESS], subentry.data[CONF_PROFILE]
         if (profile := find_profile(profile_id)) is None:
             LOGGER.error("Meter %s on %s has unknown profile %s", address, entry.title, profile_id)

@@ -22,6 +22,41 @@ def meter_identifier(entry_id: str, address: str) -> tuple[str, str]:
     return (DOMAIN, f"{entry_id}_{address}")
 
 
+def group_identifier(entry_id: str, subentry_id: str) -> tuple[str, str]:
+    """Device registry identifier of a group of meters."""
+    return (DOMAIN, f"{entry_id}_group_{subentry_id}")
+
+
+def meter_device_info(coordinator: GridMeterCoordinator, meter: MeterInfo) -> DeviceInfo:
+    """Device of a meter, hanging off its bus device."""
+    entry_id = coordinator.config_entry.entry_id
+    profile = meter.profile
+    info = DeviceInfo(
+        identifiers={meter_identifier(entry_id, meter.address)},
+        manufacturer=profile.manufacturer,
+        model=profile.model,
+        model_id=profile.id,
+        name=meter.title,
+        serial_number=meter.address,
+    )
+    # The bus device is registered before the platforms are set up.
+    return link_to_parent(coordinator.hass, info, bus_identifier(entry_id), entry_id)
+
+
+def group_device_info(
+    coordinator: GridMeterCoordinator, subentry_id: str, title: str
+) -> DeviceInfo:
+    """Device of a group of meters, hanging off its bus device."""
+    entry_id = coordinator.config_entry.entry_id
+    info = DeviceInfo(
+        identifiers={group_identifier(entry_id, subentry_id)},
+        manufacturer="Grid Meter",
+        model="Meter group",
+        name=title,
+    )
+    return link_to_parent(coordinator.hass, info, bus_identifier(entry_id), entry_id)
+
+
 class GridMeterEntity(CoordinatorEntity[GridMeterCoordinator]):
     """An entity fed by a bus coordinator."""
 
@@ -48,20 +83,7 @@ class MeterEntity(GridMeterEntity):
         """Attach the entity to the meter's device."""
         super().__init__(coordinator)
         self.meter = meter
-        entry_id = coordinator.config_entry.entry_id
-        profile = meter.profile
-        info = DeviceInfo(
-            identifiers={meter_identifier(entry_id, meter.address)},
-            manufacturer=profile.manufacturer,
-            model=profile.model,
-            model_id=profile.id,
-            name=meter.title,
-            serial_number=meter.address,
-        )
-        # The meter hangs off its bus device (registered before the platforms are set up).
-        self._attr_device_info = link_to_parent(
-            coordinator.hass, info, bus_identifier(entry_id), entry_id
-        )
+        self._attr_device_info = meter_device_info(coordinator, meter)
 
     @property
     def reading(self) -> Reading | None:

@@ -1,11 +1,15 @@
-"""Selectors and error mapping shared by the bus flow and the meter subentry flow."""
+"""Selectors, form fields and error mapping shared by the bus, meter and group flows."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+import voluptuous as vol
 from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
     SelectSelector,
     SelectSelectorConfig,
     SelectSelectorMode,
@@ -23,7 +27,16 @@ from edge_agent.errors import (
 from edge_agent.profiles.model import ProfileProtocol
 
 from .bus_config import link_config
-from .const import CONF_PROTOCOL
+from .const import (
+    CONF_FREQUENCY_LIMIT,
+    CONF_NOMINAL_VOLTAGE,
+    CONF_PF_TARGET,
+    CONF_PROTOCOL,
+    CONF_RATED_POWER,
+    DEFAULT_NOMINAL_VOLTAGE,
+    FREQUENCY_LIMITS,
+    PF_TARGETS,
+)
 
 PROTOCOL_SELECTOR = SelectSelector(
     SelectSelectorConfig(
@@ -65,3 +78,74 @@ async def async_test_link(data: Mapping[str, Any]) -> dict[str, str]:
     finally:
         await bus.close()
     return {}
+
+
+def indicator_fields() -> dict[Any, Any]:
+    """Form fields of what a meter's or group's indicators are judged against."""
+    fields: dict[Any, Any] = {
+        vol.Required(CONF_NOMINAL_VOLTAGE): vol.All(
+            NumberSelector(
+                NumberSelectorConfig(
+                    min=50,
+                    max=100000,
+                    step=0.1,
+                    unit_of_measurement="V",
+                    mode=NumberSelectorMode.BOX,
+                )
+            ),
+            vol.Coerce(float),
+        ),
+        vol.Optional(CONF_RATED_POWER): vol.All(
+            NumberSelector(
+                NumberSelectorConfig(
+                    min=0.1,
+                    max=1000000,
+                    step=0.1,
+                    unit_of_measurement="kVA",
+                    mode=NumberSelectorMode.BOX,
+                )
+            ),
+            vol.Coerce(float),
+        ),
+    }
+    fields[vol.Required(CONF_PF_TARGET)] = SelectSelector(
+        SelectSelectorConfig(
+            options=list(PF_TARGETS),
+            translation_key=CONF_PF_TARGET,
+            mode=SelectSelectorMode.DROPDOWN,
+        )
+    )
+    fields[vol.Required(CONF_FREQUENCY_LIMIT)] = SelectSelector(
+        SelectSelectorConfig(
+            options=list(FREQUENCY_LIMITS),
+            translation_key=CONF_FREQUENCY_LIMIT,
+            mode=SelectSelectorMode.DROPDOWN,
+        )
+    )
+    return fields
+
+
+def indicator_data(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the indicator settings of a submitted form (an empty rated power is left out)."""
+    data: dict[str, Any] = {
+        CONF_NOMINAL_VOLTAGE: float(user_input[CONF_NOMINAL_VOLTAGE]),
+        CONF_PF_TARGET: PF_TARGETS[user_input[CONF_PF_TARGET]],
+        CONF_FREQUENCY_LIMIT: FREQUENCY_LIMITS[user_input[CONF_FREQUENCY_LIMIT]],
+    }
+    if user_input.get(CONF_RATED_POWER):
+        data[CONF_RATED_POWER] = float(user_input[CONF_RATED_POWER])
+    return data
+
+
+def indicator_suggestions(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Form values of stored indicator settings (defaults where none are stored)."""
+
+    def option(choices: Mapping[str, float], value: Any) -> str:
+        return next((k for k, v in choices.items() if v == value), next(iter(choices)))
+
+    suggested = {CONF_NOMINAL_VOLTAGE: data.get(CONF_NOMINAL_VOLTAGE, DEFAULT_NOMINAL_VOLTAGE)}
+    if data.get(CONF_RATED_POWER):
+        suggested[CONF_RATED_POWER] = data[CONF_RATED_POWER]
+    suggested[CONF_PF_TARGET] = option(PF_TARGETS, data.get(CONF_PF_TARGET))
+    suggested[CONF_FREQUENCY_LIMIT] = option(FREQUENCY_LIMITS, data.get(CONF_FREQUENCY_LIMIT))
+    return suggested

@@ -40,9 +40,16 @@ from .const import (
     CONF_PROTOCOL,
     REPLY_TIMEOUT,
     RETRIES,
+    SUBENTRY_METER,
 )
 from .coordinator import GridMeterConfigEntry
-from .flow_common import PROTOCOL_SELECTOR, meter_errors
+from .flow_common import (
+    PROTOCOL_SELECTOR,
+    indicator_data,
+    indicator_fields,
+    indicator_suggestions,
+    meter_errors,
+)
 
 #: Modbus unit ids a scan covers unless the user narrows or widens it.
 DEFAULT_SCAN_RANGE = (1, 16)
@@ -188,7 +195,10 @@ class MeterSubentryFlow(ConfigSubentryFlow):
             errors[CONF_ADDRESS] = "invalid_address"
             return None
         entry = self._get_entry()
-        if any(s.unique_id == address for s in entry.subentries.values()):
+        if any(
+            s.subentry_type == SUBENTRY_METER and s.unique_id == address
+            for s in entry.subentries.values()
+        ):
             return self.async_abort(reason="already_configured")
         meter = meter_config(address, profile, entry.data)
         try:
@@ -203,6 +213,25 @@ class MeterSubentryFlow(ConfigSubentryFlow):
             title=f"{profile.model} {address}",
             data={CONF_ADDRESS: address, CONF_PROFILE: profile.id},
             unique_id=address,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Change what the meter's indicators are judged against."""
+        subentry = self._get_reconfigure_subentry()
+        if user_input is not None:
+            base = {k: v for k, v in subentry.data.items() if k in (CONF_ADDRESS, CONF_PROFILE)}
+            return self.async_update_and_abort(
+                self._get_entry(), subentry, data={**base, **indicator_data(user_input)}
+            )
+        schema = vol.Schema(indicator_fields())
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                schema, indicator_suggestions(subentry.data)
+            ),
+            description_placeholders={"meter": subentry.title},
         )
 
     async def _async_profiles(self, protocol: ProfileProtocol | None) -> SelectSelector:

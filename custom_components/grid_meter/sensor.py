@@ -20,8 +20,10 @@ from homeassistant.helpers.typing import StateType
 from edge_agent.model import Reading, Value
 from edge_agent.quantities import QUANTITIES, Kind, Quantity
 
+from .analytics_entity import analytics_targets
 from .coordinator import GridMeterConfigEntry, GridMeterCoordinator, MeterInfo
 from .entity import BusEntity, MeterEntity
+from .indicator_sensor import AdviceSensor, IndicatorSensor, descriptions_for
 
 # Coordinator-based: the coordinator serialises all bus traffic.
 PARALLEL_UPDATES = 0
@@ -197,7 +199,7 @@ async def async_setup_entry(
     entry: GridMeterConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the bus diagnostics and the sensors of every meter (each in its subentry)."""
+    """Add the bus diagnostics, every meter's sensors and the indicators of meters and groups."""
     coordinator = entry.runtime_data.coordinator
     async_add_entities(BusSensor(coordinator, description) for description in BUS_SENSORS)
     for meter in coordinator.meters.values():
@@ -205,6 +207,19 @@ async def async_setup_entry(
         async_add_entities(
             (MeterSensor(coordinator, meter, METER_SENSORS[key]) for key in keys),
             config_subentry_id=meter.subentry_id,
+        )
+    analytics = entry.runtime_data.analytics
+    for target in analytics_targets(analytics):
+        settings = analytics.trackers[target.key].settings
+        async_add_entities(
+            [
+                *(
+                    IndicatorSensor(analytics, target, d)
+                    for d in descriptions_for(target, settings)
+                ),
+                AdviceSensor(analytics, target),
+            ],
+            config_subentry_id=target.subentry_id,
         )
 
 

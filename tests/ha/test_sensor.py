@@ -49,8 +49,14 @@ async def test_entities_of_every_profile(
     device = device_registry.async_get_device(identifiers={(DOMAIN, f"{ENTRY_ID}_{address}")})
     assert device is not None
     assert device == snapshot(name="device")
+    # The meter's quantities (its indicators are tested in test_indicators.py).
     entries = sorted(
-        er.async_entries_for_device(entity_registry, device.id), key=lambda e: e.unique_id
+        (
+            e
+            for e in er.async_entries_for_device(entity_registry, device.id)
+            if e.unique_id.removeprefix(f"{ENTRY_ID}_{address}_") in QUANTITIES
+        ),
+        key=lambda e: e.unique_id,
     )
     assert [e.unique_id.removeprefix(f"{ENTRY_ID}_{address}_") for e in entries] == sorted(
         set(profile.keys)
