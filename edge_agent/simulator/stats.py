@@ -26,5 +26,7 @@ class SimStats:
     gap_violations: int = 0
     #: Received bytes that were not part of any request (noise, cut frames).
     discarded_bytes: int = 0
+    #: Replies lost because another meter was still transmitting when they were due.
+    collisions: int = 0
     #: Latest completion of a paced reply against its ideal wire time, in seconds.
     max_lateness: float = 0.0
