@@ -64,6 +64,10 @@ class _Page:
                 return result
 
 
+#: A screenshot smaller than this is the loading screen or an empty shell.
+RENDERED_BYTES = 50_000
+
+
 async def _shoot(port: int, url: str, ready_js: str, timeout: float) -> bytes:
     async with aiohttp.ClientSession() as session:
         deadline = time.monotonic() + 20
@@ -89,9 +93,15 @@ async def _shoot(port: int, url: str, ready_js: str, timeout: float) -> bytes:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"the page did not get ready: {ready_js}")
                 await asyncio.sleep(0.5)
-            await asyncio.sleep(3)  # let cards render their values
-            shot = await page.call("Page.captureScreenshot", format="png")
-            return base64.b64decode(shot["data"])
+            # Cards render their values after the states arrive; on a loaded machine that
+            # takes a while. Shoot until the picture is a rendered page, not a bare shell.
+            await asyncio.sleep(3)
+            while True:
+                shot = await page.call("Page.captureScreenshot", format="png")
+                data = base64.b64decode(shot["data"])
+                if len(data) >= RENDERED_BYTES or time.monotonic() > deadline + 30:
+                    return data
+                await asyncio.sleep(2)
 
 
 def screenshot(url: str, out: Path, ready_js: str = "true", timeout: float = 60.0) -> None:
