@@ -9,13 +9,13 @@ the wire, ahead of the next poll transaction.
 from __future__ import annotations
 
 import asyncio
-import copy
 import heapq
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 from .errors import (
     EdgeAgentError,
@@ -243,10 +243,10 @@ class Bus:
             self.stats.bytes_sent += done.bytes_sent
             self.stats.bytes_received += done.bytes_received
 
-    async def _with_retries(self, planned: Exchange, priority: int) -> Exchange:
-        """Run a copy of an unspent exchange, retrying timeouts and garbage ``retries`` times."""
+    async def _with_retries(self, build: Callable[[], Exchange], priority: int) -> Exchange:
+        """Run a freshly built exchange, retrying timeouts and garbage ``retries`` times."""
         for attempt in range(self.retries + 1):
-            exchange = copy.deepcopy(planned)
+            exchange = build()
             try:
                 await self._transact(exchange, priority)
             except (MeterTimeoutError, FrameError):
@@ -268,15 +268,15 @@ class Bus:
         driver = self._drivers[address]
         meter = self._meters[address]
         values: dict[str, Value] = {}
-        pending = driver.exchanges()
+        pending = driver.reads()
         while pending:
-            planned = pending.pop(0)
+            read = pending.pop(0)
             try:
-                done = await self._with_retries(planned, priority=1)
+                done = await self._with_retries(partial(driver.exchange, read), priority=1)
             except MeterError as err:
                 # The driver remembers the refusal and replans with narrower reads.
-                if driver.refused(planned, err):
-                    pending = driver.exchanges(skip=values.keys())
+                if driver.refused(read, err):
+                    pending = driver.reads(skip=values.keys())
                 continue
             values.update(done.values())
         return Reading(

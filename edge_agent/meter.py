@@ -22,6 +22,9 @@ from .protocols.modbus import Framing
 #: illegal function, illegal data address, illegal data value (a count it will not serve).
 REFUSAL_CODES = frozenset({1, 2, 3})
 
+#: One planned read: a Modbus block or a DL/T 645 data identifier.
+type Read = ModbusBlock | DltRead
+
 _VERSIONS = {
     ProfileProtocol.DLT645_2007: Version.V2007,
     ProfileProtocol.DLT645_1997: Version.V1997,
@@ -67,15 +70,19 @@ class MeterDriver:
         else:
             self._plan = plan_dlt645(self.profile, frozenset(self._refused_dis))
 
-    def exchanges(self, skip: Collection[str] = ()) -> list[Exchange]:
-        """Build fresh exchanges for one poll, in plan order.
+    def reads(self, skip: Collection[str] = ()) -> list[Read]:
+        """Return the reads of one poll in plan order, without those whose keys are in ``skip``."""
+        return [r for r in self._plan if not set(_keys(r)) <= set(skip)]
 
-        Reads whose keys are all in ``skip`` (already read this poll) are left out.
-        """
-        wanted = [r for r in self._plan if not set(_keys(r)) <= set(skip)]
-        if self._modbus:
-            return [self._modbus_exchange(b) for b in wanted if isinstance(b, ModbusBlock)]
-        return [self._dlt645_exchange(r) for r in wanted if isinstance(r, DltRead)]
+    def exchange(self, read: Read) -> Exchange:
+        """Build a fresh exchange that performs one planned read (call again to retry it)."""
+        if isinstance(read, ModbusBlock):
+            return self._modbus_exchange(read)
+        return self._dlt645_exchange(read)
+
+    def exchanges(self, skip: Collection[str] = ()) -> list[Exchange]:
+        """Build fresh exchanges for one poll, in plan order (see :meth:`reads`)."""
+        return [self.exchange(r) for r in self.reads(skip)]
 
     def _modbus_exchange(self, block: ModbusBlock) -> modbus.ReadExchange:
         if self.framing is Framing.TCP:
@@ -97,7 +104,7 @@ class MeterDriver:
 
     # --- refusals ---------------------------------------------------------------------
 
-    def refused(self, exchange: Exchange, error: MeterError) -> bool:
+    def refused(self, exchange: Exchange | Read, error: MeterError) -> bool:
         """Remember a refusal and replan; True when replacement reads should run now.
 
         A refused block is replaced by smaller reads (True). A refused single value is
@@ -108,7 +115,7 @@ class MeterDriver:
             return self._refused_modbus(exchange, error)
         return self._refused_dlt645(exchange, error)
 
-    def _refused_modbus(self, exchange: Exchange, error: MeterError) -> bool:
+    def _refused_modbus(self, exchange: Exchange | Read, error: MeterError) -> bool:
         if not isinstance(error, ModbusExceptionError) or error.code not in REFUSAL_CODES:
             return False
         where = (
@@ -125,7 +132,7 @@ class MeterDriver:
         self._replan()
         return len(block.specs) > 1
 
-    def _refused_dlt645(self, exchange: Exchange, error: MeterError) -> bool:
+    def _refused_dlt645(self, exchange: Exchange | Read, error: MeterError) -> bool:
         if not isinstance(error, AbnormalReplyError):
             return False
         di = getattr(exchange, "di", None)

@@ -78,6 +78,14 @@ class Exchange(Protocol):
     def receive(self, data: bytes) -> int:
         """Consume received bytes; return bytes used by one complete frame, 0 if more are needed."""
 
+    def needed(self, data: bytes) -> int:
+        """Length the receive buffer must reach before :meth:`receive` can complete or fail.
+
+        A lower bound from what has arrived (``data``): the link calls :meth:`receive` only
+        once the buffer is this long, so a reply of N bytes costs one wake-up and one decode
+        rather than N. Return ``len(data)`` or less when unsure.
+        """
+
     @property
     def done(self) -> bool:
         """True once the conversation is complete."""

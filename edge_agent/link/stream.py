@@ -41,10 +41,11 @@ class TransactionResult:
 
 
 class _Receiver(asyncio.Protocol):
-    """Collects received bytes and wakes the waiting transaction."""
+    """Collects received bytes; wakes the waiting transaction once ``want`` bytes are in."""
 
     def __init__(self) -> None:
         self.buffer = bytearray()
+        self.want = 1
         self.event = asyncio.Event()
         self.lost: Exception | None = None
         self.closed = asyncio.Event()
@@ -58,7 +59,8 @@ class _Receiver(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         self.last_rx = asyncio.get_running_loop().time()
-        self.event.set()
+        if len(self.buffer) >= self.want:
+            self.event.set()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = exc or ConnectionResetError("closed by peer")
@@ -123,21 +125,28 @@ class Link:
                 return result
 
     async def _receive_frame(self, exchange: Exchange, timeout: float) -> int:
-        """Feed received bytes to the exchange until it has one complete frame."""
+        """Feed received bytes to the exchange until it has one complete frame.
+
+        The exchange says how many bytes it needs; the receiver wakes this task only then.
+        """
         rx = self._rx
+        rx.want = 1
         first_deadline = self._quiet_since + timeout
         inter_byte = max(_MAX_FRAME_CHARS * self.char_time, _TCP_INTER_BYTE)
         deadline = first_deadline
         while True:
             if rx.buffer:
                 data = bytes(rx.buffer)
-                try:
-                    used = exchange.receive(data)
-                except FrameError:
-                    await self.settle()
-                    raise
-                if used:
-                    return len(data)
+                rx.want = exchange.needed(data)
+                if len(data) >= rx.want:
+                    try:
+                        used = exchange.receive(data)
+                    except FrameError:
+                        await self.settle()
+                        raise
+                    if used:
+                        return len(data)
+                    rx.want = len(data) + 1
                 deadline = max(first_deadline, rx.last_rx + inter_byte)
             remaining = deadline - self._loop.time()
             if remaining <= 0:

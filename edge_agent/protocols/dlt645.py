@@ -231,6 +231,25 @@ def _candidates(buffer: bytes, pos: int) -> list[int]:
     return found
 
 
+def reply_needed(buffer: bytes) -> int:
+    """Length ``buffer`` must reach before :func:`decode_frame` can give a reply or an error.
+
+    The smallest end of a candidate frame that is incomplete, or complete and a reply;
+    complete frames that are not replies (an adapter's echo) are skipped as the exchanges
+    skip them. Without any candidate, one more byte.
+    """
+    needed = len(buffer) + 1
+    for start in _candidates(buffer, 0):
+        if len(buffer) < start + 10:
+            end = start + 10
+        else:
+            end = start + OVERHEAD + buffer[start + 9]
+            if end <= len(buffer) and not buffer[start + 8] & DIRECTION_BIT:
+                continue
+        needed = min(needed, end)
+    return needed
+
+
 def decode_frame(buffer: bytes) -> tuple[Frame | None, int]:
     """Decode the first frame of a receive buffer.
 

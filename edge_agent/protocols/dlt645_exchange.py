@@ -20,7 +20,14 @@ from datetime import datetime
 from ..errors import AbnormalReplyError, ConfigError, UnexpectedReplyError
 from ..model import Value
 from . import dlt645, dlt645_1997
-from .dlt645 import BROADCAST_ADDRESS, Code, Frame, decode_frame, normalize_address
+from .dlt645 import (
+    BROADCAST_ADDRESS,
+    Code,
+    Frame,
+    decode_frame,
+    normalize_address,
+    reply_needed,
+)
 from .dlt645_1997 import Code1997
 from .dlt645_catalogue import (
     DAILY_FREEZES,
@@ -78,10 +85,18 @@ def check_reply(frame: Frame, address: str, code: int, version: Version) -> None
         raise refusal(version)(frame.data[0] if frame.data else 0)
 
 
-class ReadExchange:
-    """Read one data identifier, following up until the meter has sent everything."""
+class _Conversation:
+    """What every DL/T 645 exchange shares: no line silence, replies found by :func:`next_reply`."""
 
     silence_chars: float = 0.0
+
+    def needed(self, data: bytes) -> int:
+        """Bytes the buffer needs before a reply (or a broken frame) can be complete."""
+        return reply_needed(data)
+
+
+class ReadExchange(_Conversation):
+    """Read one data identifier, following up until the meter has sent everything."""
 
     def __init__(
         self,
@@ -215,15 +230,13 @@ class LoadProfileExchange(ReadExchange):
         self._done = True
 
 
-class FreezeExchange:
+class FreezeExchange(_Conversation):
     """Read one daily (0506xxxx) or hourly (0504xxxx) freeze, ``back`` freezes ago.
 
     ``keys`` maps the *current* energy DIs (00010000, 00010100…, 00020000…) to quantity
     keys, as the freeze blocks list those DIs as members. Reads the freeze time first,
     then only the energy blocks that hold a keyed DI.
     """
-
-    silence_chars: float = 0.0
 
     def __init__(
         self, address: str, keys: Mapping[int, str], *, hourly: bool = False, back: int = 1
@@ -272,14 +285,12 @@ class FreezeExchange:
         return when, self.values()
 
 
-class CommandExchange:
+class CommandExchange(_Conversation):
     """Send a prepared command (write, relay, freeze…) and accept its empty normal reply.
 
     Broadcast commands get no reply: ``expects_reply`` is then False and ``done`` turns
     True as soon as ``request()`` has been called.
     """
-
-    silence_chars: float = 0.0
 
     def __init__(
         self,
@@ -326,10 +337,8 @@ class CommandExchange:
         return {}
 
 
-class ReadAddressExchange:
+class ReadAddressExchange(_Conversation):
     """0x13 read address on the wildcard address; ``address`` holds the answer when done."""
-
-    silence_chars: float = 0.0
 
     def __init__(self) -> None:
         self.address: str | None = None

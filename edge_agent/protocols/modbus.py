@@ -58,6 +58,9 @@ READ_FUNCTIONS = frozenset({3, 4})
 MAX_WORDS = 125
 #: Bytes without our reply after which an RTU buffer is declared noise (two longest frames).
 MAX_RTU_NOISE = 512
+#: The shortest replies: an exception (unit, function, code, CRC) and its MBAP form.
+_MIN_RTU_REPLY = 5
+_MIN_TCP_REPLY = 9
 
 _REQUESTS: dict[int, type[ModbusPDU]] = {
     3: ReadHoldingRegistersRequest,
@@ -446,6 +449,26 @@ class ReadExchange:
     def request(self) -> bytes:
         """Return the request frame."""
         return encode_read(self.unit, self.function, self.start, self.count, self.framing, self.tid)
+
+    def needed(self, data: bytes) -> int:
+        """Bytes the reply needs, from its byte count (or MBAP length) once that has arrived.
+
+        An adapter's echo of the request is allowed for, as :meth:`receive` skips it.
+        """
+        if self.framing is Framing.TCP:
+            return 6 + int.from_bytes(data[4:6]) if len(data) >= 6 else _MIN_TCP_REPLY
+        echo = self.request()
+        if data.startswith(echo):
+            return len(echo) + self._rtu_reply_needed(data[len(echo) :])
+        reply = self._rtu_reply_needed(data)
+        return min(reply, len(echo)) if echo.startswith(data) else reply
+
+    def _rtu_reply_needed(self, data: bytes) -> int:
+        if len(data) >= 2 and (data[0] != self.unit or data[1] & 0x7F != self.function):
+            return len(data)  # not our reply first: decode now, which skips or rejects it
+        if len(data) >= 3 and data[1] == self.function:
+            return _MIN_RTU_REPLY + data[2]
+        return _MIN_RTU_REPLY
 
     def receive(self, data: bytes) -> int:
         """Decode the reply once whole; see :func:`decode_reply` for the errors.
