@@ -86,6 +86,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: GridMeterConfigEntry) ->
     entry.runtime_data = GridMeterData(coordinator, analytics, subentries_fingerprint(entry))
     entry.async_on_unload(bus.close)
     entry.async_on_unload(analytics.async_stop)
+    entry.async_on_unload(coordinator.async_start_polling())
 
     _register_bus_device(hass, entry)
     _remove_stale_devices(hass, entry)

@@ -36,6 +36,7 @@ from .const import (
 )
 from .coordinator import GridMeterCoordinator, MeterInfo
 from .group_values import group_values
+from .slices import SlicedUpdates
 from .tracker import Tracker, settings_from
 
 type AdviceListener = Callable[[Advice], None]
@@ -113,6 +114,9 @@ class GridAnalytics:
             hass, STATE_STORAGE_VERSION, storage_key(self.entry_id)
         )
         self._listeners: dict[int, CALLBACK_TYPE] = {}
+        self._updates = SlicedUpdates[int, CALLBACK_TYPE](
+            hass, f"{DOMAIN} {entry.title} indicator updates", lambda listener: listener()
+        )
         self._next_token = 0
         self._advice_listeners: dict[str, AdviceListener] = {}
         self._issues: set[str] = set()
@@ -144,6 +148,7 @@ class GridAnalytics:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe = []
+        self._updates.cancel()
         await self._store.async_save(self._state())
         for issue_id in self._issues:
             ir.async_delete_issue(self.hass, DOMAIN, issue_id)
@@ -225,8 +230,7 @@ class GridAnalytics:
 
     def _changed(self, now: float) -> None:
         self._sync_issues(now)
-        for listener in list(self._listeners.values()):
-            listener()
+        self._updates.run(self._listeners)
         self._store.async_delay_save(self._state, STATE_SAVE_DELAY)
 
     def _state(self) -> dict[str, Any]:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import HomeAssistant
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_call_at
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from edge_agent.bus import Bus, MeterConfig
@@ -27,6 +30,7 @@ from .const import (
     SUBENTRY_METER,
     UPDATE_INTERVAL,
 )
+from .slices import SlicedUpdates
 
 if TYPE_CHECKING:
     from .analytics import GridAnalytics
@@ -75,7 +79,14 @@ def bus_down_issue_id(entry_id: str) -> str:
 
 
 class GridMeterCoordinator(DataUpdateCoordinator[MeterResults]):
-    """Polls one bus; data maps each meter address to its reading or its error."""
+    """Polls one bus; data maps each meter address to its reading or its error.
+
+    Polls start on a clock shared by every bus: at each multiple of ``poll_interval`` on the
+    event loop's clock (see :meth:`async_start_polling`), rather than an interval after this
+    bus's last poll ended, so the buses of a site poll in step and their rounds do not
+    drift apart. A tick that finds the previous poll still running is skipped and counted.
+    Entities are updated a few milliseconds at a time (:class:`~.slices.SlicedUpdates`).
+    """
 
     config_entry: GridMeterConfigEntry
 
@@ -92,7 +103,15 @@ class GridMeterCoordinator(DataUpdateCoordinator[MeterResults]):
             LOGGER,
             config_entry=config_entry,
             name=f"{DOMAIN} {config_entry.title}",
-            update_interval=UPDATE_INTERVAL,
+            update_interval=None,  # polls follow the shared clock, see async_start_polling
+        )
+        self.poll_interval = UPDATE_INTERVAL
+        #: Clock ticks skipped because the previous poll was still running.
+        self.skipped_polls = 0
+        self._polling = False
+        self._unsub_clock: CALLBACK_TYPE | None = None
+        self._updates = SlicedUpdates[int, tuple[CALLBACK_TYPE, object | None]](
+            hass, f"{DOMAIN} {config_entry.title} entity updates", lambda listener: listener[0]()
         )
         self.bus = bus
         self.meters: Mapping[str, MeterInfo] = meters
@@ -102,8 +121,52 @@ class GridMeterCoordinator(DataUpdateCoordinator[MeterResults]):
         self._failed_updates = 0
         self._silent: set[str] = set()
 
+    @callback
+    def async_start_polling(self) -> CALLBACK_TYPE:
+        """Poll at every multiple of the poll interval from now on; return what stops it."""
+        self._schedule_tick()
+        return self._stop_polling
+
+    @callback
+    def _schedule_tick(self) -> None:
+        period = self.poll_interval.total_seconds()
+        due = (math.floor(self.hass.loop.time() / period) + 1) * period
+        self._unsub_clock = async_call_at(self.hass, self._tick, due)
+
+    @callback
+    def _tick(self, _now: datetime) -> None:
+        self._schedule_tick()
+        if self.config_entry.pref_disable_polling:
+            return
+        if self._polling:
+            self.skipped_polls += 1
+            LOGGER.debug("%s: poll still running at the next tick; skipped", self.name)
+            return
+        self.config_entry.async_create_background_task(
+            self.hass, self.async_refresh(), name=f"{self.name} poll", eager_start=True
+        )
+
+    @callback
+    def _stop_polling(self) -> None:
+        if self._unsub_clock is not None:
+            self._unsub_clock()
+            self._unsub_clock = None
+        self._updates.cancel()
+
+    @callback
+    def async_update_listeners(self) -> None:
+        """Update the listeners (entities, analytics) a slice at a time."""
+        self._updates.run(self._listeners)
+
     async def _async_update_data(self) -> MeterResults:
         """Poll every meter once; only a bus that cannot be used fails the update."""
+        self._polling = True
+        try:
+            return await self._poll()
+        finally:
+            self._polling = False
+
+    async def _poll(self) -> MeterResults:
         try:
             results = await self.bus.poll()
         except LinkError as err:
