@@ -288,3 +288,45 @@ def test_file_errors(tmp_path: Path) -> None:
 def test_format_path() -> None:
     assert format_path(("buses", 0, "meters", 2, "address")) == "buses[0].meters[2].address"
     assert format_path(()) == ""
+
+
+def test_dlt645_command_credentials() -> None:
+    bus = _bus()
+    bus["meters"] = [
+        {"address": "000000000001", "profile": "x"},
+        {
+            "address": "000000000002",
+            "profile": "x",
+            "password": "123456",
+            "password_level": 4,
+            "operator": "0000ABCD",
+        },
+    ]
+    default, custom = parse_config({**_minimal(), "buses": [bus]}).buses[0].meters
+    assert (default.password, default.operator) == (bytes.fromhex("02000000"), bytes(4))
+    # PA P0 P1 P2 and C0..C3: the level first, then the digits low byte first.
+    assert custom.password == bytes.fromhex("04563412")
+    assert custom.operator == bytes.fromhex("CDAB0000")
+    assert "563412" not in repr(custom)
+
+
+@pytest.mark.parametrize(
+    ("meter", "message"),
+    [
+        ({"password": "12345"}, r"meters\[0\]\.password: DL/T 645 password must be 6 digits"),
+        ({"operator": "xyz"}, r"meters\[0\]\.operator: operator code must be 8 hex digits"),
+        ({"password_level": 12}, r"meters\[0\]\.password_level: value must be at most 9"),
+    ],
+)
+def test_bad_dlt645_credentials(meter: dict[str, Any], message: str) -> None:
+    bus = _bus()
+    bus["meters"] = [{"address": "000000000001", "profile": "x", **meter}]
+    with pytest.raises(ConfigFieldError, match=message):
+        parse_config({**_minimal(), "buses": [bus]})
+
+
+def test_modbus_meters_take_no_password() -> None:
+    bus = _bus(protocol="modbus-rtu")
+    bus["meters"] = [{"address": 1, "profile": "x", "password": "123456"}]
+    with pytest.raises(ConfigFieldError, match=r"meters\[0\]\.password: only DL/T 645"):
+        parse_config({**_minimal(), "buses": [bus]})

@@ -424,7 +424,14 @@ class Daemon:
             await self._result(request, AckStatus.INVALID, f"unknown target {target!r}")
             return
         try:
-            exchange = meter_exchange(request.kind, address, poller.config.wire, datetime.now())
+            exchange = meter_exchange(
+                request.kind,
+                address,
+                poller.config.wire,
+                datetime.now(),
+                password=meter.password,
+                operator=meter.operator,
+            )
             await poller.bus.execute(exchange)
         except CommandUnsupported as err:
             await self._result(request, AckStatus.UNSUPPORTED, str(err))

@@ -38,16 +38,13 @@ from ..protocols.dlt645 import (
 from ..protocols.dlt645_exchange import CommandExchange
 from ..protocols.terminal import AckStatus, CommandKind
 from ..protocols.terminal.message import U32_MAX
-from .config import CommandPolicy
+from .config import DEFAULT_OPERATOR, DEFAULT_PASSWORD, CommandPolicy
 from .topics import CommandRoute
 
 #: Seconds a signed request's ``ts`` may differ from the daemon's clock.
 FRESHNESS = 300.0
 #: How long a relay command stays valid on the meter (its N3..N8 field).
 RELAY_VALIDITY = timedelta(minutes=10)
-#: Default DL/T 645 password (PA P0 P1 P2: level 02, password 000000) and operator code.
-DEFAULT_PASSWORD = bytes.fromhex("02000000")
-DEFAULT_OPERATOR = bytes(4)
 
 _CONTEXT = b"command\n"
 _MAC_OPEN = b',"mac":"'

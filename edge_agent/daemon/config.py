@@ -26,6 +26,12 @@ FieldPath = tuple[str | int, ...]
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _DLT645_ADDRESS = re.compile(r"\d{12}")
+_PASSWORD = re.compile(r"\d{6}")
+_OPERATOR = re.compile(r"[0-9A-Fa-f]{8}")
+#: DL/T 645 password level 02 with password 000000, and operator code 00000000: the
+#: factory settings of most meters.
+DEFAULT_PASSWORD = bytes.fromhex("02000000")
+DEFAULT_OPERATOR = bytes(4)
 _MODBUS_UNITS = {Wire.MODBUS_RTU: (1, 247), Wire.MODBUS_TCP: (0, 255)}
 #: Serial settings each wire uses unless the link says otherwise: baud, parity, stop bits.
 _SERIAL_DEFAULTS = {
@@ -110,6 +116,10 @@ class MeterConfig:
     address: str
     profile: str
     name: str
+    #: DL/T 645 commands: PA P0 P1 P2 (level, then the 6-digit password, low byte first).
+    password: bytes = field(default=DEFAULT_PASSWORD, repr=False)
+    #: DL/T 645 commands: operator code C0..C3, low byte first.
+    operator: bytes = DEFAULT_OPERATOR
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +282,9 @@ _METER = vol.Schema(
         vol.Required("address"): vol.Any(str, int),
         vol.Required("profile"): _TEXT,
         vol.Optional("name"): _TEXT,
+        vol.Optional("password"): vol.Any(str, int),
+        vol.Optional("password_level", default=2): vol.All(int, vol.Range(min=0, max=9)),
+        vol.Optional("operator"): vol.Any(str, int),
     }
 )
 _BUS = vol.Schema(
@@ -453,7 +466,31 @@ def _meter(data: dict[str, Any], wire: Wire, bus: str, path: FieldPath) -> Meter
                 (*path, "address"), "DL/T 645 address must be 12 decimal digits in quotes"
             )
         address = raw
-    return MeterConfig(address, data["profile"], data.get("name", f"{bus} {address}"))
+    return MeterConfig(
+        address,
+        data["profile"],
+        data.get("name", f"{bus} {address}"),
+        *_credentials(data, wire, path),
+    )
+
+
+def _credentials(data: dict[str, Any], wire: Wire, path: FieldPath) -> tuple[bytes, bytes]:
+    """DL/T 645 command password (level + 6 digits) and operator code, as sent."""
+    if wire in _MODBUS_UNITS:
+        if given := {"password", "operator"} & data.keys():
+            key = sorted(given)[0]
+            raise ConfigFieldError((*path, key), "only DL/T 645 meters take a password")
+        return DEFAULT_PASSWORD, DEFAULT_OPERATOR
+    password = str(data.get("password", "000000"))
+    if not _PASSWORD.fullmatch(password):
+        raise ConfigFieldError((*path, "password"), "DL/T 645 password must be 6 digits in quotes")
+    operator = str(data.get("operator", "00000000"))
+    if not _OPERATOR.fullmatch(operator):
+        raise ConfigFieldError((*path, "operator"), "operator code must be 8 hex digits in quotes")
+    return (
+        bytes([data["password_level"]]) + bytes.fromhex(password)[::-1],
+        bytes.fromhex(operator)[::-1],
+    )
 
 
 def _terminal(data: dict[str, Any], index: int) -> TerminalConfig:
