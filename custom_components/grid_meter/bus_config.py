@@ -119,5 +119,5 @@ def normalize_address(protocol: ProfileProtocol, address: str) -> str:
 def meter_config(address: str, profile: Profile, bus_data: Mapping[str, Any]) -> MeterConfig:
     """Return the edge agent settings of a meter with ``profile`` at ``address``."""
     return MeterConfig(
-        address=address, profile=profile.id, wire=wire_for(profile.protocol, bus_data)
+        address=address, profile=profile, wire=wire_for(profile.protocol, bus_data)
     )

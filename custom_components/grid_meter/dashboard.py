@@ -214,6 +214,14 @@ def _values(meter: MeterEntities, path: str) -> dict[str, Any]:
     }
 
 
+def _shown_entities(meter: MeterEntities) -> dict[str, str]:
+    """Entity ids the dashboard shows: the approximate unbalance only without the exact one."""
+    shown = meter.entity_ids
+    if "voltage_unbalance" in shown:
+        shown.pop("voltage_unbalance_approx", None)
+    return shown
+
+
 def _view_paths(meters: Sequence[MeterEntities]) -> list[str]:
     """Return a unique URL path per meter view, made from the meter names."""
     taken = {_OVERVIEW_PATH} if len(meters) > 1 else set()
@@ -240,7 +248,7 @@ def build_big_screen(
     views: list[Any] = []
     overview: list[Any] = []
     for meter, path in zip(meters, _view_paths(meters), strict=True):
-        entities, values = meter.entity_ids, _values(meter, path)
+        entities, values = _shown_entities(meter), _values(meter, path)
         view = _render(template["meter_view"], entities, values)
         if view is _DROP:
             continue

@@ -222,6 +222,21 @@ def test_gauges_show_the_meters_limits() -> None:
     assert edges("sensor.dtsu666_2_power_factor") == [0.5, 0.85, 0.9]
 
 
+def test_phase_voltages_only_show_the_approximate_unbalance() -> None:
+    keys = [k for k in THREE_PHASE_KEYS if k not in ("voltage_ab", "voltage_bc", "voltage_ca")]
+    meter = MeterEntities(
+        name="DL/T 645 11",
+        quantities={k: f"sensor.dlt_11_{k}" for k in keys},
+        indicators={"voltage_unbalance_approx": "sensor.dlt_11_voltage_unbalance_approx"},
+    )
+    config = build_big_screen([meter])
+    gauges = [c for c in _cards(config) if c["type"] == "gauge"]
+    approx = [g for g in gauges if g["entity"] == "sensor.dlt_11_voltage_unbalance_approx"]
+    assert len(approx) == 1
+    assert "approximation" in approx[0]["name"]
+    assert [s["from"] for s in approx[0]["segments"]] == [0, 2.0, 4.0]
+
+
 def test_energy_uses_statistics_not_the_energy_cards() -> None:
     config = build_big_screen([THREE_PHASE])
     stats = [c for c in _cards(config) if c["type"] == "statistics-graph"]
