@@ -61,6 +61,13 @@ class ProbeWindow:
     changed: int
     reported: int
     blocks: list[Block] = field(default_factory=list)
+    #: (generation, seconds) of the garbage collections in the window.
+    collections: list[tuple[int, float]] = field(default_factory=list)
+
+    def gc_pauses(self, generation: int) -> tuple[int, float, float]:
+        """Count, total and longest pause of the collections of one generation."""
+        pauses = [s for g, s in self.collections if g == generation]
+        return len(pauses), sum(pauses), max(pauses, default=0.0)
 
     def worst_blocks(self, count: int) -> list[Block]:
         """Return the longest blocks, longest first."""
@@ -158,6 +165,7 @@ class HassProcess:
             changed=sum(c["changed"] for c in chunks),
             reported=sum(c["reported"] for c in chunks),
             blocks=blocks,
+            collections=[(int(g), float(s)) for c in chunks for g, s in c.get("gc", [])],
         )
 
     def errors(self, loggers: tuple[str, ...] = _RELEVANT) -> list[str]:

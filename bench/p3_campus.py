@@ -184,6 +184,7 @@ class Campus:
     sensors: tuple[int, int]
     transactions: int
     failed_polls: int
+    collisions: int
     sims_cpu: float
     machine_busy: float
     machine_steal: float
@@ -273,6 +274,9 @@ class Window:
     sims_cpu: float
     machine_busy: float
     machine_steal: float
+    #: Replies the simulators lost to collisions since they started (a late reply to a
+    #: request Grid Meter had given up on and sent again).
+    collisions: int
 
 
 async def _calibrate(
@@ -325,6 +329,7 @@ async def _measure_window(
         await watcher.round_after(start, quiet=3.0, timeout=time.monotonic() + 40)
     await asyncio.sleep(2 * FLUSH)
     logs = [b for b in await watcher.transactions() if b.transaction.request_start >= start]
+    stats = [bus for host in watcher.hosts for bus in await host.stats()]
     return Window(
         end=end,
         ours=ours,
@@ -335,6 +340,7 @@ async def _measure_window(
         sims_cpu=sims_cpu,
         machine_busy=machine_busy,
         machine_steal=machine_steal,
+        collisions=sum(int(bus["collisions"]) for bus in stats),
     )
 
 
@@ -388,6 +394,9 @@ async def measure(
         errors = processes[0].errors()
     expected = sum(TRANSACTIONS[p] for p, _a, _w in meters)
     per_bus = [[b.transaction for b in window.logs if b.bus == n] for n in range(BUSES)]
+    (workdir / "p3-transactions.json").write_text(
+        json.dumps([[t.as_list() for t in log] for log in per_bus])
+    )
     rounds, bus_spans, failed = campus_rounds(per_bus, expected, before=window.end)
     return Campus(
         solo=solo,
@@ -403,6 +412,7 @@ async def measure(
         sensors=(started[0].get("sensors", 0), started[1].get("sensors", 0)),
         transactions=sum(b.transaction.request_start < window.end for b in window.logs),
         failed_polls=failed,
+        collisions=window.collisions,
         recorder=recorder_text,
         sims_cpu=window.sims_cpu,
         machine_busy=window.machine_busy,
@@ -454,7 +464,8 @@ def figures(c: Campus) -> list[Figure]:
         f"{c.states} sensors (what Grid Meter wrote in one round) written every "
         f"{c.period:.1f} s (Grid Meter's poll period)",
         f"transactions on the 12 buses in the window: {c.transactions}, incomplete polls: "
-        f"{c.failed_polls}",
+        f"{c.failed_polls}; replies the simulators lost to collisions since they started: "
+        f"{c.collisions} (a late reply meeting the retry of its request)",
         *c.notes,
     )
     lag = c.ours_probe.lag_percentile(99) * 1e3
@@ -473,6 +484,14 @@ def figures(c: Campus) -> list[Figure]:
                 f"Grid Meter max {c.ours_probe.lag_max * 1e3:.0f} ms; bare writer p99 "
                 f"{c.bare_probe.lag_percentile(99) * 1e3:.1f} ms, max "
                 f"{c.bare_probe.lag_max * 1e3:.0f} ms",
+                *(
+                    f"{name}: {count} full garbage collections, {total:.2f} s in all, "
+                    f"longest {longest * 1e3:.0f} ms"
+                    for name, (count, total, longest) in (
+                        ("Grid Meter", c.ours_probe.gc_pauses(2)),
+                        ("bare writer", c.bare_probe.gc_pauses(2)),
+                    )
+                ),
                 *(
                     f"Grid Meter loop blocked {b.seconds:.2f} s in {b.where}"
                     for b in c.ours_probe.worst_blocks(3)

@@ -72,6 +72,10 @@ def request_key(frame: bytes) -> str:
     return f"{request.function}:{request.address}:{request.count}"
 
 
+#: How far a reply may end before its ideal end and still be the one just sent (s).
+_PAIRING_SLACK = 0.001
+
+
 class RecordingSession(BusSession):
     """A session that appends a :class:`Transaction` to ``log`` for every reply sent."""
 
@@ -103,8 +107,20 @@ class RecordingSession(BusSession):
         return replies
 
     def reply_sent(self, end: float) -> None:
-        """Close the oldest open transaction."""
+        """Close the open transaction whose reply this was.
+
+        Replies go out in order, but one that collided on the line is never sent (the
+        simulator counts it in ``collisions``): an older entry is dropped once a later
+        one could have ended by ``end``, so one lost reply does not shift the pairing of
+        every transaction after it.
+        """
         super().reply_sent(end)
+        char_time = self.char_time or 0.0
+        while len(self._in_flight) > 1:
+            _meter, _key, _start, _end, ready, size = self._in_flight[1]
+            if ready + size * char_time > end + _PAIRING_SLACK:
+                break
+            self._in_flight.popleft()
         if self._in_flight:
             meter, key, start, request_end, ready, size = self._in_flight.popleft()
             self._log.append(Transaction(meter, key, start, request_end, ready, size, end))

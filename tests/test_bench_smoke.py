@@ -162,3 +162,20 @@ def test_culprit_names_the_blocking_frame() -> None:
     ]
     assert culprit([epoll], [["Recorder", 0.1]]) == "epoll wait (CPU meanwhile: Recorder 0.10 s)"
     assert culprit([ours, ours, epoll], []) == "grid_meter/sensor.py:238 native_value"
+
+
+def test_a_reply_lost_to_a_collision_does_not_shift_the_log() -> None:
+    sim = RecordingSimulator([SimMeter("eastron-sdm630", "1")], N81)
+    session = sim.session()
+    char = session.char_time or 0.0
+    request = encode_read(1, 4, 0, 2, Framing.RTU)
+    # The first request's reply is never sent (it collided); the retry's is.
+    first = session.feed(request, now=10.0)
+    retry = session.feed(request, now=11.0)
+    assert first and retry
+    size = len(retry[0].data)
+    session.reply_sent(retry[0].not_before + size * char)
+    later = session.feed(request, now=12.0)
+    session.reply_sent(later[0].not_before + size * char)
+    assert [round(t.request_start) for t in sim.log] == [11, 12]
+    assert all(t.reply_end - t.reply_ready == pytest.approx(size * char) for t in sim.log)

@@ -7,6 +7,8 @@ Configured as ``bench_probe:`` (optionally ``grid_meter_interval: SECONDS``). It
   omission: a callback blocked for 0.9 s also records the ticks it swallowed, so the
   distribution is that of a timer falling due at a random moment;
 * ``changed`` / ``reported``: ``state_changed`` and ``state_reported`` events of sensors;
+* ``gc``: ``[generation, seconds]`` of every garbage collection that ended in the chunk
+  (a full collection of a large Home Assistant holds whichever thread triggered it);
 * ``t``: ``time.monotonic()`` at the end of the chunk (comparable across processes).
 
 Chunks are one second long. A ``started`` line is written once Home Assistant has
@@ -22,6 +24,7 @@ blocked, and which threads used the CPU meanwhile (none: the process got no CPU)
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import sys
@@ -85,6 +88,9 @@ class Probe:
         self.lags: list[float] = []
         self.changed = 0
         self.reported = 0
+        self.collections: list[list[float]] = []
+        self._gc_started = 0.0
+        gc.callbacks.append(self._gc)
         self._due = self.loop.time() + TICK
         self._next_flush = self.loop.time() + FLUSH_EVERY
         self.loop.call_at(self._due, self._tick)
@@ -120,6 +126,15 @@ class Probe:
                 )
                 blocked_since = None
 
+    def _gc(self, phase: str, info: dict[str, int]) -> None:
+        """Time every garbage collection (called by the interpreter, in any thread)."""
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self.collections.append(
+                [info["generation"], round(time.perf_counter() - self._gc_started, 5)]
+            )
+
     def _tick(self) -> None:
         self.last_tick = time.monotonic()
         now = self.loop.time()
@@ -150,8 +165,9 @@ class Probe:
             "lag": [round(x, 5) for x in self.lags],
             "changed": self.changed,
             "reported": self.reported,
+            "gc": self.collections,
         }
-        self.lags, self.changed, self.reported = [], 0, 0
+        self.lags, self.changed, self.reported, self.collections = [], 0, 0, []
         self.hass.async_add_executor_job(self.write, chunk)
 
     def write(self, line: dict[str, Any]) -> None:
