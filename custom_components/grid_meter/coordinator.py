@@ -110,6 +110,7 @@ class GridMeterCoordinator(DataUpdateCoordinator[MeterResults]):
         self.skipped_polls = 0
         self._polling = False
         self._unsub_clock: CALLBACK_TYPE | None = None
+        self._tick_index = 0
         self._updates = SlicedUpdates[int, tuple[CALLBACK_TYPE, object | None]](
             hass, f"{DOMAIN} {config_entry.title} entity updates", lambda listener: listener[0]()
         )
@@ -129,9 +130,15 @@ class GridMeterCoordinator(DataUpdateCoordinator[MeterResults]):
 
     @callback
     def _schedule_tick(self) -> None:
+        """Schedule the next multiple of the interval after now.
+
+        Never the tick that just ran (a timer may fire a little early), and not the ticks
+        a blocked loop swallowed.
+        """
         period = self.poll_interval.total_seconds()
-        due = (math.floor(self.hass.loop.time() / period) + 1) * period
-        self._unsub_clock = async_call_at(self.hass, self._tick, due)
+        now_index = math.floor(self.hass.loop.time() / period)
+        self._tick_index = max(self._tick_index + 1, now_index + 1)
+        self._unsub_clock = async_call_at(self.hass, self._tick, self._tick_index * period)
 
     @callback
     def _tick(self, _now: datetime) -> None:

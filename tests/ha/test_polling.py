@@ -92,6 +92,8 @@ async def test_buses_poll_in_step_on_one_clock(
     # Both buses started each round together.
     for a, b in zip(starts[0], starts[1], strict=False):
         assert abs(a - b) < 0.05
+    # One poll per tick: no tick ran twice (timers may fire a little early).
+    assert [coordinator_of(e).skipped_polls for e in two_buses] == [0, 0]
 
 
 async def test_a_tick_during_a_long_poll_is_skipped(
