@@ -83,7 +83,27 @@ class TestModbus:
         assert exchange.done
 
 
+def wake_ups(exchange: Exchange, stream: bytes) -> int:
+    """Count how often the link's receiver wakes the transaction for ``stream``."""
+    want, wakes = exchange.needed(b""), 0
+    for n in range(1, len(stream) + 1):
+        if n >= want:
+            wakes += 1
+            want = exchange.needed(stream[:n])
+            if n >= want:
+                return wakes
+    return wakes
+
+
 class TestDlt645:
+    def test_wake_up_bytes_do_not_wake_the_transaction_one_by_one(self) -> None:
+        exchange = DltRead(ADDRESS, 0x02010100, {0x02010100: "voltage_a"})
+        data = di_bytes(0x02010100) + b"\x10\x22"
+        reply = reply_frame(parse_frame(exchange.request()), data, preamble=4)
+        # Header start, L field, the header's second 68 ruled out as a start, whole frame:
+        # 4 wake-ups for 22 bytes.
+        assert wake_ups(exchange, reply) == 4
+
     def test_reply_after_preamble_decoded_once(self) -> None:
         exchange = DltRead(ADDRESS, 0x02010100, {0x02010100: "voltage_a"})
         data = di_bytes(0x02010100) + b"\x10\x22"

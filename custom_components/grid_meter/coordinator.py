@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Mapping
@@ -108,7 +109,8 @@ class GridMeterCoordinator(DataUpdateCoordinator[MeterResults]):
         self.poll_interval = UPDATE_INTERVAL
         #: Clock ticks skipped because the previous poll was still running.
         self.skipped_polls = 0
-        self._polling = False
+        #: Held while the bus is polled: a refresh asked for meanwhile waits its turn.
+        self._poll_lock = asyncio.Lock()
         self._unsub_clock: CALLBACK_TYPE | None = None
         self._tick_index = 0
         self._updates = SlicedUpdates[int, tuple[CALLBACK_TYPE, object | None]](
@@ -145,7 +147,7 @@ class GridMeterCoordinator(DataUpdateCoordinator[MeterResults]):
         self._schedule_tick()
         if self.config_entry.pref_disable_polling:
             return
-        if self._polling:
+        if self._poll_lock.locked():
             self.skipped_polls += 1
             LOGGER.debug("%s: poll still running at the next tick; skipped", self.name)
             return
@@ -167,11 +169,8 @@ class GridMeterCoordinator(DataUpdateCoordinator[MeterResults]):
 
     async def _async_update_data(self) -> MeterResults:
         """Poll every meter once; only a bus that cannot be used fails the update."""
-        self._polling = True
-        try:
+        async with self._poll_lock:
             return await self._poll()
-        finally:
-            self._polling = False
 
     async def _poll(self) -> MeterResults:
         try:

@@ -130,7 +130,7 @@ class Link:
         The exchange says how many bytes it needs; the receiver wakes this task only then.
         """
         rx = self._rx
-        rx.want = 1
+        rx.want = exchange.needed(b"")
         first_deadline = self._quiet_since + timeout
         inter_byte = max(_MAX_FRAME_CHARS * self.char_time, _TCP_INTER_BYTE)
         deadline = first_deadline

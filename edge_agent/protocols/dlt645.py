@@ -236,9 +236,10 @@ def reply_needed(buffer: bytes) -> int:
 
     The smallest end of a candidate frame that is incomplete, or complete and a reply;
     complete frames that are not replies (an adapter's echo) are skipped as the exchanges
-    skip them. Without any candidate, one more byte.
+    skip them. Without any candidate (wake-up bytes, noise), a frame can only start with
+    the next byte, and is at least :data:`OVERHEAD` bytes long.
     """
-    needed = len(buffer) + 1
+    needed = len(buffer) + OVERHEAD
     for start in _candidates(buffer, 0):
         if len(buffer) < start + 10:
             end = start + 10

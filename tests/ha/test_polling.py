@@ -148,3 +148,14 @@ async def test_a_new_batch_replaces_an_unfinished_one(
     updates.run(callbacks)
     await hass.async_block_till_done()
     assert calls == [0, 0, 1, 2]
+
+
+async def test_refreshes_asked_for_during_a_poll_wait_their_turn(
+    hass: HomeAssistant, two_buses: list[MockConfigEntry]
+) -> None:
+    coordinator = coordinator_of(two_buses[0])
+    polls = record_polls(hass, coordinator, delay=0.2)
+    await asyncio.gather(coordinator.async_refresh(), coordinator.async_refresh())
+    assert len(polls) >= 2
+    ordered = sorted(polls)
+    assert all(end <= nxt for (_, end), (nxt, _) in itertools.pairwise(ordered))
