@@ -110,11 +110,10 @@ class BusTransaction:
 
 @dataclass(frozen=True, slots=True)
 class Round:
-    """One poll of every bus: first request, last reply, and the median bus's poll span."""
+    """One poll of every bus: its first request and last reply."""
 
     start: float
     end: float
-    bus_span: float
 
 
 class RoundWatcher:
@@ -150,13 +149,7 @@ class RoundWatcher:
             ]
             last = max((t.reply_end for _bus, t in after), default=None)
             if last is not None and time.monotonic() - last > quiet:
-                spans = [
-                    max(t.reply_end for b, t in after if b == bus)
-                    - min(t.request_start for b, t in after if b == bus)
-                    for bus in {b for b, _t in after}
-                ]
-                first = min(t.request_start for _bus, t in after)
-                return Round(first, last, statistics.median(spans))
+                return Round(min(t.request_start for _bus, t in after), last)
             await asyncio.sleep(0.5)
         raise TimeoutError("Grid Meter's poll round did not end")
 
