@@ -219,7 +219,7 @@ def _write_configs(
     ours_dir, bare_dir = workdir / "p3-grid-meter", workdir / "p3-bare"
     write_config_dir(
         ours_dir,
-        recorder | {"bench_probe": {"refresh_grid_meter": True}},
+        recorder | {"bench_probe": {}},
         components=["bench_probe"],
         grid_meter=[
             GridMeterBus(f"bus {n + 1}", path, SETTINGS, "modbus", meters)
@@ -277,8 +277,8 @@ async def _calibrate(
 ) -> Calibration:
     """Count what Grid Meter writes in one round, and have the bare writer match it.
 
-    The round is the one the probe asks for as Home Assistant has started; the bare writer
-    then writes as many states, once per Grid Meter poll period.
+    The round is the first one the buses' shared clock starts after Home Assistant has
+    started; the bare writer then writes as many states, once per Grid Meter poll period.
     """
     ours_proc = processes[0]
     polled = await watcher.round_after(

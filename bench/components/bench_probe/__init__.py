@@ -12,8 +12,7 @@ Configured as ``bench_probe:`` (optionally ``grid_meter_interval: SECONDS``). It
 * ``t``: ``time.monotonic()`` at the end of the chunk (comparable across processes).
 
 Chunks are one second long. A ``started`` line is written once Home Assistant has
-started, with the update interval of the Grid Meter bus coordinators, if any; with
-``refresh_grid_meter: true`` every Grid Meter bus is polled once more right then.
+started, with the poll interval of the Grid Meter bus coordinators, if any.
 
 A watchdog thread samples the event-loop thread's stack whenever the timer is more than
 ``BLOCK_REPORT`` late and appends, once per block, ``{"block": start, "seconds": length,
@@ -49,13 +48,7 @@ FLUSH_EVERY = 1.0
 BLOCK_REPORT = 0.1
 #: Stack samples per block.
 SAMPLES = 5
-#: Poll every Grid Meter bus once more as soon as Home Assistant has started.
-CONF_REFRESH_GRID_METER = "refresh_grid_meter"
-
-CONFIG_SCHEMA = vol.Schema(
-    {DOMAIN: vol.Schema({vol.Optional(CONF_REFRESH_GRID_METER, default=False): bool})},
-    extra=vol.ALLOW_EXTRA,
-)
+CONFIG_SCHEMA = vol.Schema({DOMAIN: vol.Schema({})}, extra=vol.ALLOW_EXTRA)
 
 
 def _thread_ticks() -> dict[int, int]:
@@ -184,17 +177,12 @@ def _any(_data: Any) -> bool:
 
 async def async_setup(hass: HomeAssistant, config: dict[str, Any]) -> bool:
     """Start probing."""
-    conf = config.get(DOMAIN) or {}
     probe = Probe(hass, Path(hass.config.path("bench_probe.jsonl")))
     hass.bus.async_listen(EVENT_STATE_CHANGED, probe.count)
     hass.bus.async_listen(EVENT_STATE_REPORTED, probe.count, event_filter=_any)
 
     @callback
     def started(_event: Event[Any]) -> None:
-        if conf.get(CONF_REFRESH_GRID_METER):
-            for entry in hass.config_entries.async_entries("grid_meter"):
-                if getattr(entry, "runtime_data", None) is not None:
-                    hass.async_create_task(entry.runtime_data.coordinator.async_request_refresh())
         intervals = [
             entry.runtime_data.coordinator.poll_interval.total_seconds()
             for entry in hass.config_entries.async_entries("grid_meter")
