@@ -15,6 +15,8 @@ from typing import Final
 
 from homeassistant.core import HomeAssistant, callback
 
+from .const import LOGGER
+
 #: How long one slice may hold the event loop.
 SLICE_SECONDS: Final = 0.004
 
@@ -24,6 +26,7 @@ class SlicedUpdates[K, V]:
 
     Every batch covers all callbacks and each reads the newest data when called, so
     the callbacks an interrupted batch had not reached yet are served by its successor.
+    A callback that raises is logged and the batch goes on.
     """
 
     def __init__(self, hass: HomeAssistant, name: str, call: Callable[[V], None]) -> None:
@@ -54,7 +57,10 @@ class SlicedUpdates[K, V]:
         ends = loop.time() + SLICE_SECONDS
         for key in keys:
             if (value := callbacks.get(key)) is not None:
-                self._call(value)
+                try:
+                    self._call(value)
+                except Exception:  # one failing entity must not stop the others' updates
+                    LOGGER.exception("%s: an update failed (%r)", self._name, value)
             if loop.time() >= ends:
                 await asyncio.sleep(0)
                 ends = loop.time() + SLICE_SECONDS

@@ -159,3 +159,23 @@ async def test_refreshes_asked_for_during_a_poll_wait_their_turn(
     assert len(polls) >= 2
     ordered = sorted(polls)
     assert all(end <= nxt for (_, end), (nxt, _) in itertools.pairwise(ordered))
+
+
+async def test_a_failing_update_does_not_stop_the_others(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[int] = []
+
+    def broken() -> None:
+        raise ValueError("entity bug")
+
+    callbacks: dict[int, Callable[[], None]] = {
+        0: lambda: calls.append(0),
+        1: broken,
+        2: lambda: calls.append(2),
+    }
+    SlicedUpdates[int, Callable[[], None]](hass, "test updates", lambda cb: cb()).run(callbacks)
+    await hass.async_block_till_done()
+    assert calls == [0, 2]
+    assert "test updates: an update failed" in caplog.text
+    assert "entity bug" in caplog.text
