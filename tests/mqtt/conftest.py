@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from edge_agent.daemon.app import Daemon
 from edge_agent.daemon.config import DaemonConfig, parse_config
 from edge_agent.model import SerialSettings
 from edge_agent.simulator import BusSimulator, SimMeter, TcpServer, start_tcp
@@ -415,6 +416,18 @@ def daemon_settings(
 def daemon_config(broker: Broker, spool: Path, **kwargs: Any) -> DaemonConfig:
     """Return a validated daemon configuration, see :func:`daemon_settings`."""
     return parse_config(daemon_settings(broker, spool, **kwargs))
+
+
+@contextlib.asynccontextmanager
+async def running(daemon: Daemon) -> AsyncIterator[Daemon]:
+    """Run ``daemon`` until the block ends, once it has connected to the broker."""
+    task = asyncio.create_task(daemon.run())
+    try:
+        await asyncio.wait_for(daemon.connected.wait(), 10)
+        yield daemon
+    finally:
+        daemon.stop()
+        await task
 
 
 def spool_rows(path: Path) -> list[tuple[int, str, bytes, float]]:

@@ -34,6 +34,7 @@ from .conftest import (
     Broker,
     Observer,
     daemon_config,
+    running,
     wait_until,
 )
 
@@ -76,13 +77,8 @@ async def daemon(
         commands=POLICY,
     )
     daemon = Daemon(config)
-    task = asyncio.create_task(daemon.run())
-    await asyncio.wait_for(daemon.connected.wait(), 10)
-    try:
+    async with running(daemon):
         yield daemon
-    finally:
-        daemon.stop()
-        await task
 
 
 async def test_only_an_authorised_relay_command_reaches_the_meter(

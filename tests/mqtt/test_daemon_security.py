@@ -13,7 +13,16 @@ from edge_agent.daemon.app import Daemon
 from edge_agent.daemon.backoff import Backoff
 from edge_agent.protocols.terminal import STATUS_OFFLINE, STATUS_ONLINE, TerminalCodec
 
-from .conftest import HOST, USERS, Broker, Observer, TlsFiles, daemon_config, wait_until
+from .conftest import (
+    HOST,
+    USERS,
+    Broker,
+    Observer,
+    TlsFiles,
+    daemon_config,
+    running,
+    wait_until,
+)
 
 
 def _context(tls: TlsFiles, cert: Path | None, key: Path | None) -> ssl.SSLContext:
@@ -105,21 +114,17 @@ async def test_acl_stops_a_terminal_publishing_as_another(broker: Broker, tmp_pa
     config = daemon_config(
         broker, tmp_path / "spool.db", terminals=[{"id": "term-0001"}, {"id": "term-0002"}]
     )
-    daemon = Daemon(config)
-    task = asyncio.create_task(daemon.run())
-    await asyncio.wait_for(daemon.connected.wait(), 10)
     forged = TerminalCodec("term-0002").encode_reading(0, 1_700_000_000, {"voltage_a": 1.0})
     genuine = TerminalCodec("term-0001").encode_reading(0, 1_700_000_000, {"voltage_a": 230.0})
-    async with broker.client("term-0001") as terminal:
-        # Denied by the ACL: mosquitto acknowledges and drops it.
-        await terminal.publish("gridmeter/term-0002/up", forged, qos=1)
-        await terminal.publish("gridmeter/term-0001/up", genuine, qos=1)
-    await wait_until(lambda: daemon.stats.accepted == 1, what="the genuine reading")
-    await asyncio.sleep(0.2)
-    assert daemon.stats.received == 1
-    assert daemon.bridge.keys("term-0002") == []
-    daemon.stop()
-    await task
+    async with running(Daemon(config)) as daemon:
+        async with broker.client("term-0001") as terminal:
+            # Denied by the ACL: mosquitto acknowledges and drops it.
+            await terminal.publish("gridmeter/term-0002/up", forged, qos=1)
+            await terminal.publish("gridmeter/term-0001/up", genuine, qos=1)
+        await wait_until(lambda: daemon.stats.accepted == 1, what="the genuine reading")
+        await asyncio.sleep(0.2)
+        assert daemon.stats.received == 1
+        assert daemon.bridge.keys("term-0002") == []
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,16 @@ from edge_agent.protocols.terminal import Encoding, TerminalCodec
 from edge_agent.simulator import BusSimulator, TcpServer
 from edge_agent.terminal_sim import BrokerOptions, FleetOptions, TerminalFleet, run_fleet
 
-from .conftest import DLT_ADDRESS, TERMINAL_KEY, USERS, Broker, Observer, daemon_config, wait_until
+from .conftest import (
+    DLT_ADDRESS,
+    TERMINAL_KEY,
+    USERS,
+    Broker,
+    Observer,
+    daemon_config,
+    running,
+    wait_until,
+)
 
 KEY = bytes.fromhex(TERMINAL_KEY)
 REPO = Path(__file__).resolve().parents[2]
@@ -37,13 +46,8 @@ TERMINALS = [
 async def daemon(broker: Broker, tmp_path: Path) -> AsyncIterator[Daemon]:
     config = daemon_config(broker, tmp_path / "spool.db", terminals=TERMINALS)
     daemon = Daemon(config, stats_interval=0.2)
-    task = asyncio.create_task(daemon.run())
-    await asyncio.wait_for(daemon.connected.wait(), 10)
-    try:
+    async with running(daemon):
         yield daemon
-    finally:
-        daemon.stop()
-        await task
 
 
 async def test_faulty_fleet_is_checked_counted_and_republished(
@@ -142,18 +146,14 @@ async def test_discovery_is_retained_for_meters_and_terminals(
 ) -> None:
     _, server = sim_bus
     config = daemon_config(broker, tmp_path / "spool.db", bus_port=server.port, terminals=TERMINALS)
-    daemon = Daemon(config)
-    task = asyncio.create_task(daemon.run())
-    await asyncio.wait_for(daemon.connected.wait(), 10)
-    async with broker.client("term-0002") as terminal:
-        payload = TerminalCodec("term-0002", Encoding.BINARY, KEY).encode_reading(
-            0, 0, {"voltage_a": 231.5, "energy_import_total": 12.5}
-        )
-        await terminal.publish("gridmeter/term-0002/up", payload, qos=1)
-    await wait_until(lambda: daemon.stats.accepted == 1)
-    await asyncio.sleep(0.2)
-    daemon.stop()
-    await task
+    async with running(Daemon(config)) as daemon:
+        async with broker.client("term-0002") as terminal:
+            payload = TerminalCodec("term-0002", Encoding.BINARY, KEY).encode_reading(
+                0, 0, {"voltage_a": 231.5, "energy_import_total": 12.5}
+            )
+            await terminal.publish("gridmeter/term-0002/up", payload, qos=1)
+        await wait_until(lambda: daemon.stats.accepted == 1)
+        await asyncio.sleep(0.2)
     # A subscriber that comes later (Home Assistant starting) still gets every device.
     async with Observer(broker, ["homeassistant/device/+/config"], "late-ha") as observer:
         node = meter_device("bus1", DLT_ADDRESS)
