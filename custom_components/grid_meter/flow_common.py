@@ -80,33 +80,23 @@ async def async_test_link(data: Mapping[str, Any]) -> dict[str, str]:
     return {}
 
 
+def _decimal_box(low: float, high: float, unit: str) -> vol.All:
+    """Return a number box in steps of 0.1, validated as a float."""
+    return vol.All(
+        NumberSelector(
+            NumberSelectorConfig(
+                min=low, max=high, step=0.1, unit_of_measurement=unit, mode=NumberSelectorMode.BOX
+            )
+        ),
+        vol.Coerce(float),
+    )
+
+
 def indicator_fields() -> dict[Any, Any]:
     """Form fields of what a meter's or group's indicators are judged against."""
     fields: dict[Any, Any] = {
-        vol.Required(CONF_NOMINAL_VOLTAGE): vol.All(
-            NumberSelector(
-                NumberSelectorConfig(
-                    min=50,
-                    max=100000,
-                    step=0.1,
-                    unit_of_measurement="V",
-                    mode=NumberSelectorMode.BOX,
-                )
-            ),
-            vol.Coerce(float),
-        ),
-        vol.Optional(CONF_RATED_POWER): vol.All(
-            NumberSelector(
-                NumberSelectorConfig(
-                    min=0.1,
-                    max=1000000,
-                    step=0.1,
-                    unit_of_measurement="kVA",
-                    mode=NumberSelectorMode.BOX,
-                )
-            ),
-            vol.Coerce(float),
-        ),
+        vol.Required(CONF_NOMINAL_VOLTAGE): _decimal_box(50, 100000, "V"),
+        vol.Optional(CONF_RATED_POWER): _decimal_box(0.1, 1000000, "kVA"),
     }
     fields[vol.Required(CONF_PF_TARGET)] = SelectSelector(
         SelectSelectorConfig(
