@@ -421,6 +421,7 @@ class ReadExchange:
         self.framing = framing
         self.tid = tid
         self.silence_chars = 3.5 if framing is Framing.RTU else 0.0
+        self._request = encode_read(unit, function, start, count, framing, tid)
         #: Register address -> quantity key.
         self.keys: dict[int, str] = {spec.address: spec.key for spec in self.specs}
         self._values: dict[str, Value] = {}
@@ -447,8 +448,8 @@ class ReadExchange:
         )
 
     def request(self) -> bytes:
-        """Return the request frame."""
-        return encode_read(self.unit, self.function, self.start, self.count, self.framing, self.tid)
+        """Return the request frame (encoded once: receive() and needed() compare echoes)."""
+        return self._request
 
     def needed(self, data: bytes) -> int:
         """Bytes the reply needs, from its byte count (or MBAP length) once that has arrived.
